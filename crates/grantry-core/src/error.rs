@@ -1,0 +1,82 @@
+//! The one error type of the domain. The server maps each variant to an HTTP
+//! status and a stable `code` in a single place.
+
+use std::collections::BTreeMap;
+
+/// Messages per field path (`name`, `provider.name`, `request_token_parameters[1].key`).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FieldErrors(pub BTreeMap<String, Vec<String>>);
+
+impl FieldErrors {
+    pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.entry(field.into()).or_default().push(message.into());
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// Adds another set under a prefix (`provider` + `name` → `provider.name`).
+    pub fn merge_under(&mut self, prefix: &str, other: FieldErrors) {
+        for (field, messages) in other.0 {
+            let path = if prefix.is_empty() {
+                field
+            } else {
+                format!("{prefix}.{field}")
+            };
+            self.0.entry(path).or_default().extend(messages);
+        }
+    }
+    pub fn into_result(self) -> Result<(), Error> {
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Validation(self))
+        }
+    }
+    /// One sentence naming every field, for the error's `message`.
+    pub fn summary(&self) -> String {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|(field, messages)| format!("{field} {}", messages.join(", ")))
+            .collect();
+        format!("the record is not valid: {}", parts.join("; "))
+    }
+}
+
+/// A record that still points at the one being deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Referrer {
+    pub kind: crate::Kind,
+    pub id: String,
+    pub label: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}", .0.summary())]
+    Validation(FieldErrors),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{message}")]
+    Conflict {
+        message: String,
+        referrers: Vec<Referrer>,
+    },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// A fault inside Grantry (storage, sealing). The message never holds a secret.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn field(field: &str, message: impl Into<String>) -> Error {
+        let mut errors = FieldErrors::default();
+        errors.add(field, message);
+        Error::Validation(errors)
+    }
+}

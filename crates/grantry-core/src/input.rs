@@ -1,0 +1,487 @@
+//! Turns a JSON request body into checked field values, field by field, with
+//! a message per field that says what is wrong. References are kept raw here:
+//! resolving them needs storage, which the service does.
+
+use std::collections::BTreeMap;
+
+use secrecy::SecretString;
+use serde_json::{Map, Value};
+
+use crate::kind::{RefreshField, REFRESH_REQUEST_FIELDS};
+use crate::{template, Error, Field, FieldErrors, FieldType, Kind};
+
+/// Longest accepted string of any field; a secret or template may be longer.
+const MAX_TEXT: usize = 2048;
+const MAX_LONG: usize = 16 * 1024;
+
+/// Keys every response carries that a request may echo back; they are ignored.
+const ECHOED: &[&str] = &[
+    "id",
+    "type",
+    "label",
+    "created_at",
+    "updated_at",
+    "origin",
+    "secrets",
+];
+
+/// What a request says about a record, field by field. Absent fields are absent.
+#[derive(Default)]
+pub struct Input {
+    /// Non-secret, non-reference values, normalized. `Null` clears the field.
+    pub values: Map<String, Value>,
+    /// Reference fields as given (id, natural key, or a new record).
+    pub refs: BTreeMap<&'static str, Value>,
+    /// Secret fields: `Some` sets, `None` clears.
+    pub secrets: BTreeMap<&'static str, Option<SecretString>>,
+}
+
+/// The record type named by a body, or the kind's only type.
+pub fn record_type(kind: Kind, body: &Map<String, Value>) -> Result<&'static str, Error> {
+    if kind.has_single_type() {
+        return Ok(kind.types()[0].name);
+    }
+    let names = || {
+        kind.types()
+            .iter()
+            .map(|t| t.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match body.get("type") {
+        Some(Value::String(t)) => kind
+            .type_spec(t.trim())
+            .map(|spec| spec.name)
+            .ok_or_else(|| {
+                Error::BadRequest(format!(
+                    "unknown {} type `{t}`; use one of: {}",
+                    kind.singular(),
+                    names()
+                ))
+            }),
+        Some(_) => Err(Error::BadRequest(format!(
+            "`type` must be a string, one of: {}",
+            names()
+        ))),
+        None => Err(Error::BadRequest(format!(
+            "`type` is required for {kind}; use one of: {}",
+            names()
+        ))),
+    }
+}
+
+pub fn parse(kind: Kind, rtype: &str, body: &Map<String, Value>) -> Result<Input, FieldErrors> {
+    let mut input = Input::default();
+    let mut errors = FieldErrors::default();
+    let type_label = kind.type_spec(rtype).map(|t| t.label).unwrap_or(rtype);
+    for (key, value) in body {
+        if ECHOED.contains(&key.as_str()) {
+            continue;
+        }
+        let Some(field) = kind.field(key) else {
+            errors.add(key.as_str(), format!("is not a field of {kind}"));
+            continue;
+        };
+        if field.read_only {
+            continue;
+        }
+        if !field.applies_to(rtype) {
+            errors.add(key.as_str(), format!("is not a field of {type_label}"));
+            continue;
+        }
+        match field.ty {
+            FieldType::Reference(_) | FieldType::References(_) => {
+                input.refs.insert(field.name, value.clone());
+            }
+            FieldType::Secret => match value {
+                Value::Null => {
+                    input.secrets.insert(field.name, None);
+                }
+                Value::String(s) if s.len() > MAX_LONG => {
+                    errors.add(field.name, format!("must be at most {MAX_LONG} bytes"));
+                }
+                Value::String(s) => {
+                    let s = s.trim();
+                    input.secrets.insert(
+                        field.name,
+                        (!s.is_empty()).then(|| SecretString::from(s.to_owned())),
+                    );
+                }
+                // Never echo the value: it may be a secret typed into the wrong shape.
+                _ => errors.add(field.name, "must be a string or null"),
+            },
+            _ => {
+                if let Some(v) = parse_value(field.name, field.ty, value, &mut errors) {
+                    input.values.insert(field.name.to_owned(), v);
+                }
+            }
+        }
+    }
+    errors.into_result_with(input)
+}
+
+trait IntoResultWith {
+    fn into_result_with<T>(self, value: T) -> Result<T, FieldErrors>;
+}
+
+impl IntoResultWith for FieldErrors {
+    fn into_result_with<T>(self, value: T) -> Result<T, FieldErrors> {
+        if self.is_empty() {
+            Ok(value)
+        } else {
+            Err(self)
+        }
+    }
+}
+
+fn parse_value(
+    path: &str,
+    ty: FieldType,
+    value: &Value,
+    errors: &mut FieldErrors,
+) -> Option<Value> {
+    if value.is_null() {
+        return Some(Value::Null);
+    }
+    match ty {
+        FieldType::Text | FieldType::Description => {
+            string(path, value, MAX_TEXT, errors).map(Value::String)
+        }
+        FieldType::Template => {
+            let s = string(path, value, MAX_LONG, errors)?;
+            check_template(path, &s, errors).then_some(Value::String(s))
+        }
+        FieldType::UrlTemplate => {
+            let s = string(path, value, MAX_LONG, errors)?;
+            (check_template(path, &s, errors) && check_url(path, &s, errors))
+                .then_some(Value::String(s))
+        }
+        FieldType::Enum(choices) => {
+            let s = string(path, value, MAX_TEXT, errors)?;
+            if choices.contains(&s.as_str()) {
+                Some(Value::String(s))
+            } else {
+                errors.add(path, format!("must be one of: {}", choices.join(", ")));
+                None
+            }
+        }
+        FieldType::Separator => match value {
+            // Not trimmed: a space is a separator.
+            Value::String(s) if s.chars().count() <= 1 => Some(Value::String(s.clone())),
+            Value::String(_) => {
+                errors.add(path, "must be at most one character");
+                None
+            }
+            _ => {
+                errors.add(path, "must be a string");
+                None
+            }
+        },
+        FieldType::KeyValues => key_values(path, value, errors),
+        FieldType::Object => match value {
+            Value::Object(_) => Some(value.clone()),
+            _ => {
+                errors.add(path, "must be a JSON object");
+                None
+            }
+        },
+        FieldType::Names => {
+            let Value::Array(items) = value else {
+                errors.add(path, "must be a list of strings");
+                return None;
+            };
+            let mut out = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                let item_path = format!("{path}[{i}]");
+                if let Some(s) = string(&item_path, item, MAX_TEXT, errors) {
+                    if s.is_empty() {
+                        errors.add(item_path, "must not be blank");
+                    } else if !out.contains(&Value::String(s.clone())) {
+                        out.push(Value::String(s));
+                    }
+                }
+            }
+            Some(Value::Array(out))
+        }
+        FieldType::RefreshRequest => refresh_request(path, value, errors),
+        // Read-only or handled by the caller.
+        FieldType::Reference(_)
+        | FieldType::References(_)
+        | FieldType::Secret
+        | FieldType::Timestamp
+        | FieldType::Bool => None,
+    }
+}
+
+fn string(path: &str, value: &Value, max: usize, errors: &mut FieldErrors) -> Option<String> {
+    match value {
+        Value::String(s) if s.len() > max => {
+            errors.add(path, format!("must be at most {max} bytes"));
+            None
+        }
+        Value::String(s) => Some(s.trim().to_owned()),
+        other => {
+            errors.add(path, format!("must be a string, not {}", json_type(other)));
+            None
+        }
+    }
+}
+
+pub(crate) fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn check_template(path: &str, text: &str, errors: &mut FieldErrors) -> bool {
+    match template::check(text) {
+        Ok(()) => true,
+        Err(message) => {
+            errors.add(path, message);
+            false
+        }
+    }
+}
+
+/// A URL template must be an http(s) URL once rendered. A template that starts
+/// with Liquid cannot be judged before it renders; any other must name the scheme.
+fn check_url(path: &str, text: &str, errors: &mut FieldErrors) -> bool {
+    if text.is_empty() || text.starts_with("{{") || text.starts_with("{%") {
+        return true;
+    }
+    let lower = text.to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        errors.add(path, "must be an http:// or https:// URL");
+        return false;
+    }
+    if !template::is_template(text) && url::Url::parse(text).is_err() {
+        errors.add(path, "must be a valid URL");
+        return false;
+    }
+    true
+}
+
+fn key_values(path: &str, value: &Value, errors: &mut FieldErrors) -> Option<Value> {
+    let Value::Array(items) = value else {
+        errors.add(
+            path,
+            "must be a list of {\"key\", \"value\", \"description\"} objects",
+        );
+        return None;
+    };
+    let mut out = Vec::with_capacity(items.len());
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        let item_path = format!("{path}[{i}]");
+        let Value::Object(entry) = item else {
+            errors.add(
+                item_path,
+                "must be an object with key, value and description",
+            );
+            ok = false;
+            continue;
+        };
+        for extra in entry
+            .keys()
+            .filter(|k| !matches!(k.as_str(), "key" | "value" | "description"))
+        {
+            errors.add(
+                format!("{item_path}.{extra}"),
+                "is not a field of a key/value entry (key, value, description)",
+            );
+            ok = false;
+        }
+        let key = match entry.get("key") {
+            None | Some(Value::Null) => None,
+            Some(v) => string(&format!("{item_path}.key"), v, MAX_TEXT, errors),
+        };
+        let Some(key) = key.filter(|k| !k.is_empty()) else {
+            if !errors.0.contains_key(&format!("{item_path}.key")) {
+                errors.add(format!("{item_path}.key"), "must not be blank");
+            }
+            ok = false;
+            continue;
+        };
+        if out.iter().any(|e: &Value| e["key"] == key.as_str()) {
+            errors.add(
+                format!("{item_path}.key"),
+                format!("`{key}` appears twice; keys must be unique"),
+            );
+            ok = false;
+        }
+        let val_path = format!("{item_path}.value");
+        let val = match entry.get("value") {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(s)) if s.len() <= MAX_LONG => s.clone(),
+            Some(Value::String(_)) => {
+                errors.add(val_path, format!("must be at most {MAX_LONG} bytes"));
+                ok = false;
+                continue;
+            }
+            Some(other) => {
+                errors.add(
+                    val_path,
+                    format!("must be a string, not {}", json_type(other)),
+                );
+                ok = false;
+                continue;
+            }
+        };
+        ok &= check_template(&val_path, &val, errors);
+        let description = match entry.get("description") {
+            None | Some(Value::Null) => String::new(),
+            Some(v) => {
+                string(&format!("{item_path}.description"), v, MAX_TEXT, errors).unwrap_or_default()
+            }
+        };
+        out.push(serde_json::json!({"key": key, "value": val, "description": description}));
+    }
+    ok.then_some(Value::Array(out))
+}
+
+fn refresh_request(path: &str, value: &Value, errors: &mut FieldErrors) -> Option<Value> {
+    let Value::Object(given) = value else {
+        errors.add(
+            path,
+            "must be an object with method, url, headers, parameters, body_format and pointers",
+        );
+        return None;
+    };
+    let before = errors.0.len();
+    for key in given.keys() {
+        if !REFRESH_REQUEST_FIELDS.iter().any(|f| f.name == key) {
+            errors.add(
+                format!("{path}.{key}"),
+                "is not a field of a refresh request",
+            );
+        }
+    }
+    let mut out = Map::new();
+    for RefreshField {
+        name,
+        ty,
+        default,
+        required,
+        ..
+    } in REFRESH_REQUEST_FIELDS
+    {
+        let sub = format!("{path}.{name}");
+        let parsed = match given.get(*name) {
+            None | Some(Value::Null) => None,
+            Some(v) => parse_value(&sub, *ty, v, errors),
+        };
+        let parsed = parsed.filter(|v| v.as_str() != Some(""));
+        match (parsed, default) {
+            (Some(v), _) => {
+                if name.ends_with("_pointer") && !v.as_str().unwrap_or("").starts_with('/') {
+                    errors.add(sub, "must be a JSON pointer such as /access_token");
+                }
+                out.insert((*name).to_owned(), v);
+            }
+            (None, Some(d)) => {
+                out.insert((*name).to_owned(), Value::String((*d).to_owned()));
+            }
+            (None, None) if *required => errors.add(sub, "must not be blank"),
+            (None, None) => {
+                if *ty == FieldType::KeyValues {
+                    out.insert((*name).to_owned(), Value::Array(Vec::new()));
+                }
+            }
+        }
+    }
+    (errors.0.len() == before).then_some(Value::Object(out))
+}
+
+/// The value a create stores for a field the request left out.
+pub fn default_value(field: &Field) -> Option<Value> {
+    if let Some(d) = field.default {
+        return Some(Value::String(d.to_owned()));
+    }
+    match field.ty {
+        FieldType::KeyValues | FieldType::Names => Some(Value::Array(Vec::new())),
+        FieldType::Object if !field.read_only => Some(Value::Object(Map::new())),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn errors_of(kind: Kind, rtype: &str, body: Value) -> FieldErrors {
+        match parse(kind, rtype, body.as_object().unwrap()) {
+            Ok(_) => FieldErrors::default(),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn wrong_shapes_are_named_per_field() {
+        let e = errors_of(
+            Kind::Provider,
+            "oauth2",
+            json!({"name": 5, "token_method": "PUT", "scope_separator": "::", "signature_method": "PLAINTEXT",
+                   "token_endpoint": "ftp://x", "colour": "red"}),
+        );
+        assert_eq!(e.0["name"], vec!["must be a string, not a number"]);
+        assert_eq!(e.0["token_method"], vec!["must be one of: POST, GET"]);
+        assert_eq!(
+            e.0["scope_separator"],
+            vec!["must be at most one character"]
+        );
+        assert_eq!(
+            e.0["signature_method"],
+            vec!["is not a field of OAuth 2.0 Provider"]
+        );
+        assert_eq!(
+            e.0["token_endpoint"],
+            vec!["must be an http:// or https:// URL"]
+        );
+        assert_eq!(e.0["colour"], vec!["is not a field of providers"]);
+    }
+
+    #[test]
+    fn key_value_lists_need_unique_non_blank_keys_and_valid_templates() {
+        let e = errors_of(
+            Kind::Client,
+            "remote_oauth",
+            json!({"request_token_parameters": [{"key": "a", "value": "1"}, {"key": "a"}, {"key": " "}, {"key": "b", "value": "{{ x"}]}),
+        );
+        assert!(e.0["request_token_parameters[1].key"][0].contains("twice"));
+        assert_eq!(
+            e.0["request_token_parameters[2].key"],
+            vec!["must not be blank"]
+        );
+        assert!(e.0["request_token_parameters[3].value"][0].starts_with("is not a valid template"));
+    }
+
+    #[test]
+    fn a_refresh_request_gets_defaults_and_needs_a_url() {
+        let input = parse(
+            Kind::Provider,
+            "oauth2",
+            json!({"refresh_request": {"url": "https://x/token"}})
+                .as_object()
+                .unwrap(),
+        )
+        .ok()
+        .unwrap();
+        let rr = &input.values["refresh_request"];
+        assert_eq!(rr["method"], "POST");
+        assert_eq!(rr["access_token_pointer"], "/access_token");
+        let e = errors_of(
+            Kind::Provider,
+            "oauth2",
+            json!({"refresh_request": {"method": "GET", "expires_in_pointer": "x"}}),
+        );
+        assert_eq!(e.0["refresh_request.url"], vec!["must not be blank"]);
+        assert!(e.0["refresh_request.expires_in_pointer"][0].contains("JSON pointer"));
+    }
+}

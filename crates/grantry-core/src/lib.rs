@@ -1,0 +1,17 @@
+//! Grantry's domain: the record kinds and their rules, templates, list
+//! queries and the record service. It knows no HTTP and no SQL; storage, time
+//! and sealing are ports (`Store`, `Clock`, `Sealer`).
+
+mod error;
+pub mod filter;
+mod input;
+mod kind;
+mod record;
+pub mod schema;
+pub mod service;
+pub mod store;
+pub mod template;
+
+pub use error::{Error, FieldErrors, Referrer};
+pub use kind::*;
+pub use record::*;

@@ -1,0 +1,130 @@
+//! Records as they are stored, ids, sealed secrets, time, and the ports to the
+//! clock and to the sealing keyring.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use secrecy::SecretString;
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use crate::{Error, Kind};
+
+/// An opaque record id (a UUID v7, so ids sort by creation).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Id(String);
+
+impl Id {
+    pub fn generate() -> Id {
+        Id(uuid::Uuid::now_v7().to_string())
+    }
+    pub fn from_string(s: impl Into<String>) -> Id {
+        Id(s.into())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A secret value sealed by the keyring: text that names its key, never the plaintext.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sealed(pub String);
+
+impl fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Sealed(..)")
+    }
+}
+
+/// Seals and opens secret field values. `context` binds a ciphertext to its
+/// record and field, so a sealed value copied elsewhere does not open.
+pub trait Sealer: Send + Sync {
+    fn seal(&self, plaintext: &str, context: &str) -> Result<Sealed, Error>;
+    fn open(&self, sealed: &Sealed, context: &str) -> Result<SecretString, Error>;
+}
+
+/// The context a secret field of a record is sealed under.
+pub fn seal_context(id: &Id, field: &str) -> String {
+    format!("{id}/{field}")
+}
+
+/// Time, as a port, so that tests and the domain never read the system clock directly.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> OffsetDateTime;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
+
+/// RFC 3339 in UTC with milliseconds and a `Z`: fixed width, so text order is time order.
+pub fn timestamp(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+/// One stored record of any kind.
+#[derive(Clone, Debug)]
+pub struct Record {
+    pub id: Id,
+    pub kind: Kind,
+    pub rtype: String,
+    pub namespace: String,
+    pub name: String,
+    /// Every non-secret field other than namespace, name and references.
+    pub data: Map<String, Value>,
+    /// Reference fields, each a list of ids (one for a single reference).
+    pub refs: BTreeMap<String, Vec<Id>>,
+    /// Sealed secret fields that are set.
+    pub secrets: BTreeMap<String, Sealed>,
+    pub origin: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Record {
+    /// The record a (parent, name) natural key hangs on: a scope's or client's provider.
+    pub fn key_parent(&self) -> Option<&Id> {
+        self.kind
+            .key_parent()
+            .and_then(|field| self.reference(field))
+    }
+    pub fn reference(&self, field: &str) -> Option<&Id> {
+        self.refs.get(field).and_then(|ids| ids.first())
+    }
+    pub fn text(&self, field: &str) -> &str {
+        match field {
+            "namespace" => &self.namespace,
+            "name" => &self.name,
+            _ => self.data.get(field).and_then(Value::as_str).unwrap_or(""),
+        }
+    }
+}
+
+/// How a record is found by people and imports (SPEC §1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NaturalKey {
+    /// Providers and authorizations.
+    Namespaced { namespace: String, name: String },
+    /// Scopes and clients: unique per provider.
+    Child { parent: Id, name: String },
+}

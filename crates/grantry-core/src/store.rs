@@ -1,0 +1,66 @@
+//! The storage port. Shaped around what the domain needs, so that SQLite and
+//! PostgreSQL implementations can sit behind it without the domain changing.
+
+use async_trait::async_trait;
+
+use crate::filter::{Condition, ListQuery};
+use crate::{Id, Kind, NaturalKey, Record};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A natural key is taken (the unique index said so, whatever the race).
+    #[error("a {0} with that natural key exists")]
+    Duplicate(Kind),
+    /// Records outside the deleted set still reference it.
+    #[error("the records are still referenced")]
+    Referenced(Vec<Id>),
+    /// A referenced record vanished between the check and the write.
+    #[error("a referenced record does not exist")]
+    MissingReference,
+    #[error("storage failed: {0}")]
+    Backend(String),
+}
+
+/// An API token as stored: only the hash of its value.
+#[derive(Clone, Debug)]
+pub struct ApiToken {
+    pub id: Id,
+    pub name: String,
+    pub role: String,
+    pub token_hash: String,
+    pub created_at: String,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Inserts records in one transaction: all or none.
+    async fn insert(&self, records: &[Record]) -> Result<(), StoreError>;
+    /// Replaces a record's fields, references and secrets.
+    async fn update(&self, record: &Record) -> Result<(), StoreError>;
+    async fn get(&self, kind: Kind, id: &Id) -> Result<Option<Record>, StoreError>;
+    /// Records of any kind by id, in no particular order; missing ids are skipped.
+    async fn get_many(&self, ids: &[Id]) -> Result<Vec<Record>, StoreError>;
+    async fn find_by_key(&self, kind: Kind, key: &NaturalKey)
+        -> Result<Option<Record>, StoreError>;
+    /// One page and the total count of records matching the query.
+    async fn list(&self, kind: Kind, query: &ListQuery) -> Result<(Vec<Record>, u64), StoreError>;
+    /// Every record matching the conditions, in creation order.
+    async fn find_all(
+        &self,
+        kind: Kind,
+        conditions: &[Condition],
+    ) -> Result<Vec<Record>, StoreError>;
+    /// Ids of the records of `kind` whose key parent is one of `parents` (a provider's scopes).
+    async fn children(&self, kind: Kind, parents: &[Id]) -> Result<Vec<Id>, StoreError>;
+    /// Deletes the records in one transaction, refusing with `Referenced` (and
+    /// deleting nothing) when a record outside the set references one inside it.
+    async fn delete(&self, ids: &[Id]) -> Result<u64, StoreError>;
+
+    async fn insert_api_token(&self, token: &ApiToken) -> Result<(), StoreError>;
+    async fn find_api_token(&self, token_hash: &str) -> Result<Option<ApiToken>, StoreError>;
+    async fn count_api_tokens(&self) -> Result<u64, StoreError>;
+
+    /// Instance settings (the master key id).
+    async fn meta_get(&self, key: &str) -> Result<Option<String>, StoreError>;
+    async fn meta_set(&self, key: &str, value: &str) -> Result<(), StoreError>;
+}

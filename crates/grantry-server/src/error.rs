@@ -1,0 +1,105 @@
+//! The one mapping from domain errors to HTTP: status, stable code and body.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use grantry_core::Error;
+use serde_json::{json, Value};
+
+/// An error on its way out as `{"error": {"code", "message", ...}}`.
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError(e)
+    }
+}
+
+/// Status and stable code of each error. Codes are documented in the README;
+/// a test pins this table.
+pub fn status_and_code(e: &Error) -> (StatusCode, &'static str) {
+    match e {
+        Error::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+        Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+        Error::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
+        Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+        Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+        Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+        Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+    }
+}
+
+/// The inner object of the error shape, also used per record in import reports.
+pub fn error_object(e: &Error) -> Value {
+    let (_, code) = status_and_code(e);
+    let mut body = json!({"code": code, "message": e.to_string()});
+    match e {
+        Error::Validation(fields) => body["fields"] = json!(fields.0),
+        Error::Conflict { referrers, .. } => {
+            body["referrers"] = referrers
+                .iter()
+                .map(|r| json!({"kind": r.kind.as_str(), "id": r.id, "label": r.label}))
+                .collect::<Vec<_>>()
+                .into()
+        }
+        _ => {}
+    }
+    body
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, _) = status_and_code(&self.0);
+        if let Error::Internal(message) = &self.0 {
+            tracing::error!(%message, "request failed inside Grantry");
+        }
+        let mut response =
+            (status, axum::Json(json!({"error": error_object(&self.0)}))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use grantry_core::FieldErrors;
+
+    #[test]
+    fn every_error_has_its_documented_status_and_code() {
+        let cases = [
+            (
+                Error::Validation(FieldErrors::default()),
+                422,
+                "validation_failed",
+            ),
+            (Error::NotFound(String::new()), 404, "not_found"),
+            (
+                Error::Conflict {
+                    message: String::new(),
+                    referrers: vec![],
+                },
+                409,
+                "conflict",
+            ),
+            (Error::BadRequest(String::new()), 400, "bad_request"),
+            (Error::Unauthorized(String::new()), 401, "unauthorized"),
+            (
+                Error::PayloadTooLarge(String::new()),
+                413,
+                "payload_too_large",
+            ),
+            (Error::Internal(String::new()), 500, "internal"),
+        ];
+        for (error, status, code) in cases {
+            assert_eq!(
+                status_and_code(&error),
+                (StatusCode::from_u16(status).unwrap_or_default(), code)
+            );
+        }
+    }
+}

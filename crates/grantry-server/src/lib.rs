@@ -1,0 +1,86 @@
+//! Grantry's HTTP surface: the REST API with its OpenAPI document, token
+//! authentication, request logging and the error mapping.
+
+mod api;
+pub mod auth;
+pub mod error;
+mod extract;
+pub mod openapi;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use grantry_core::service::Records;
+use grantry_core::store::Store;
+use grantry_core::Error;
+use serde_json::json;
+
+use crate::error::ApiError;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub records: Arc<Records>,
+    pub store: Arc<dyn Store>,
+    pub public_url: String,
+}
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/api/v1/{kind}", get(api::list).post(api::create))
+        .route(
+            "/api/v1/{kind}/delete",
+            axum::routing::post(api::delete_many),
+        )
+        .route("/api/v1/{kind}/export", axum::routing::post(api::export))
+        .route("/api/v1/{kind}/import", axum::routing::post(api::import))
+        .route("/api/v1/{kind}/schema", get(api::schema))
+        .route(
+            "/api/v1/{kind}/{id}",
+            get(api::show).patch(api::update).delete(api::delete),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/v1/openapi.json", get(api::openapi))
+        .merge(api)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(extract::MAX_BODY))
+        .layer(middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError(Error::NotFound(format!(
+        "nothing is served at {}; see /api/v1/openapi.json",
+        req.uri().path()
+    )))
+}
+
+async fn method_not_allowed(req: Request) -> Response {
+    let body = json!({"error": {"code": "method_not_allowed", "message": format!("{} is not allowed on {}", req.method(), req.uri().path())}});
+    (axum::http::StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
+}
+
+/// One line per request: method, path (never the query or headers, which may
+/// carry tokens), status and time taken.
+async fn log_request(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    tracing::info!(%method, %path, status = response.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
+    response
+}

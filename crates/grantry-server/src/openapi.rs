@@ -1,0 +1,167 @@
+//! The OpenAPI 3.1 document, generated from the kinds' field tables and the
+//! routes below, so that it changes whenever they do.
+
+use grantry_core::filter::{Op, MAX_PER_PAGE};
+use grantry_core::schema::kind_schema;
+use grantry_core::Kind;
+use serde_json::{json, Map, Value};
+
+/// Every (method, path) the API serves; `router()` and the tests use it too.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/api/v1/{kind}"),
+    ("post", "/api/v1/{kind}"),
+    ("get", "/api/v1/{kind}/{id}"),
+    ("patch", "/api/v1/{kind}/{id}"),
+    ("delete", "/api/v1/{kind}/{id}"),
+    ("post", "/api/v1/{kind}/delete"),
+    ("post", "/api/v1/{kind}/export"),
+    ("post", "/api/v1/{kind}/import"),
+    ("get", "/api/v1/{kind}/schema"),
+];
+
+fn error_response(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+}
+
+fn json_response(description: &str, schema: Value) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": schema}}})
+}
+
+fn json_body(schema: Value) -> Value {
+    json!({"required": true, "content": {"application/json": {"schema": schema}}})
+}
+
+fn operation(kind: Kind, method: &str, path: &str) -> Value {
+    let name = kind.as_str();
+    let record = json!({"$ref": format!("#/components/schemas/{}", schema_name(kind))});
+    let selection = json!({"type": "object", "properties": {
+        "ids": {"type": "array", "items": {"type": "string"}},
+        "filter": {"type": "object", "description": "The list query's filter keys: {\"namespace\": \"Slack\", \"name[contains]\": \"bot\"}"}
+    }});
+    let id_param =
+        json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}});
+    let mut op = match (method, path) {
+        ("get", "/api/v1/{kind}") => json!({
+            "summary": format!("List {name}"),
+            "parameters": [
+                {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}},
+                {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": 25}},
+                {"name": "sort", "in": "query", "description": "Comma-separated fields, `-` for descending, e.g. -updated_at", "schema": {"type": "string"}},
+                {"name": "filter", "in": "query", "style": "deepObject", "explode": true,
+                 "description": format!("`field=value` or `field[op]=value` with op one of {}; references by natural key, e.g. provider.namespace=Slack",
+                     Op::ALL.map(Op::as_str).join(", ")),
+                 "schema": {"type": "object", "additionalProperties": {"type": "string"}}}
+            ],
+            "responses": {"200": json_response("One page", json!({"type": "object", "required": ["items", "total", "page", "per_page"], "properties": {
+                "items": {"type": "array", "items": record}, "total": {"type": "integer"}, "page": {"type": "integer"}, "per_page": {"type": "integer"}}})),
+                "400": error_response("Unknown filter field or operator")}
+        }),
+        ("post", "/api/v1/{kind}") => json!({
+            "summary": format!("Create one of {name}"),
+            "requestBody": json_body(record.clone()),
+            "responses": {"201": json_response("Created", record.clone()), "400": error_response("Malformed JSON or unknown type"),
+                "413": error_response("Body over 1 MiB"), "422": error_response("Validation failed")}
+        }),
+        ("get", "/api/v1/{kind}/{id}") => json!({
+            "summary": format!("Show one of {name}"), "parameters": [id_param],
+            "responses": {"200": json_response("The record", record.clone()), "404": error_response("No such record")}
+        }),
+        ("patch", "/api/v1/{kind}/{id}") => json!({
+            "summary": format!("Change fields of one of {name}; a secret left out is kept, null clears it"), "parameters": [id_param],
+            "requestBody": json_body(json!({"type": "object"})),
+            "responses": {"200": json_response("The record", record.clone()), "404": error_response("No such record"), "422": error_response("Validation failed")}
+        }),
+        ("delete", "/api/v1/{kind}/{id}") => json!({
+            "summary": format!("Delete one of {name}"), "parameters": [id_param],
+            "responses": {"204": {"description": "Deleted"}, "404": error_response("No such record"), "409": error_response("Still referenced")}
+        }),
+        ("post", "/api/v1/{kind}/delete") => json!({
+            "summary": format!("Delete {name} by ids or by filter"),
+            "requestBody": json_body(selection),
+            "responses": {"200": json_response("Deleted", json!({"type": "object", "properties": {"deleted": {"type": "integer"}}})),
+                "409": error_response("Still referenced; nothing deleted")}
+        }),
+        ("post", "/api/v1/{kind}/export") => json!({
+            "summary": format!("Export {name}: natural-key references, no ids, no secrets"),
+            "requestBody": json_body(selection),
+            "responses": {"200": json_response("The records", json!({"type": "array", "items": {"type": "object"}}))}
+        }),
+        ("post", "/api/v1/{kind}/import") => json!({
+            "summary": format!("Import {name}: upsert by natural key"),
+            "requestBody": json_body(json!({"type": "array", "items": {"type": "object"}})),
+            "responses": {"200": json_response("What happened", json!({"type": "object", "properties": {
+                "created": {"type": "integer"}, "updated": {"type": "integer"}, "unchanged": {"type": "integer"},
+                "failed": {"type": "array", "items": {"type": "object", "properties": {"index": {"type": "integer"}, "error": {"$ref": "#/components/schemas/ErrorObject"}}}}}}))}
+        }),
+        ("get", "/api/v1/{kind}/schema") => json!({
+            "summary": format!("The JSON Schema of {name}"),
+            "responses": {"200": json_response("JSON Schema", json!({"type": "object"}))}
+        }),
+        _ => json!({}),
+    };
+    if let Some(o) = op.as_object_mut() {
+        o.insert(
+            "operationId".into(),
+            json!(format!(
+                "{method}_{}",
+                path.replace("{kind}", name)
+                    .trim_start_matches("/api/v1/")
+                    .replace(['/', '{', '}'], "_")
+            )),
+        );
+        o.insert("tags".into(), json!([name]));
+        let responses = o.entry("responses").or_insert_with(|| json!({}));
+        if let Some(r) = responses.as_object_mut() {
+            r.insert("401".into(), error_response("Missing or invalid API token"));
+        }
+    }
+    op
+}
+
+fn schema_name(kind: Kind) -> String {
+    kind.title().replace([' ', '.'], "")
+}
+
+pub fn document(server_url: &str) -> Value {
+    let mut paths = Map::new();
+    for kind in Kind::ALL {
+        for (method, path) in ROUTES {
+            let concrete = path.replace("{kind}", kind.as_str());
+            let entry = paths.entry(concrete).or_insert_with(|| json!({}));
+            if let Some(o) = entry.as_object_mut() {
+                o.insert((*method).to_owned(), operation(kind, method, path));
+            }
+        }
+    }
+    paths.insert(
+        "/api/v1/openapi.json".into(),
+        json!({"get": {"operationId": "openapi", "summary": "This document", "security": [],
+        "responses": {"200": {"description": "OpenAPI 3.1"}}}}),
+    );
+    paths.insert("/healthz".into(), json!({"get": {"operationId": "healthz", "summary": "Liveness; no token needed", "security": [],
+        "responses": {"200": {"description": "ok"}}}}));
+    let mut schemas = Map::new();
+    for kind in Kind::ALL {
+        let mut schema = kind_schema(kind);
+        if let Some(o) = schema.as_object_mut() {
+            o.remove("$schema");
+            o.remove("$id");
+        }
+        schemas.insert(schema_name(kind), schema);
+    }
+    schemas.insert("ErrorObject".into(), json!({"type": "object", "required": ["code", "message"], "properties": {
+        "code": {"type": "string", "enum": ["validation_failed", "not_found", "conflict", "unauthorized", "bad_request", "payload_too_large", "internal"]},
+        "message": {"type": "string"},
+        "fields": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+        "referrers": {"type": "array", "items": {"type": "object"}}}}));
+    schemas.insert("Error".into(), json!({"type": "object", "required": ["error"], "properties": {"error": {"$ref": "#/components/schemas/ErrorObject"}}}));
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Grantry", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "OAuth credentials for integrations: providers, scopes, clients and authorizations."},
+        "servers": [{"url": server_url}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {"schemas": schemas, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}}
+    })
+}

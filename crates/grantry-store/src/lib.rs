@@ -1,0 +1,6 @@
+//! Grantry's storage. `SqliteStore` implements the domain's `Store` port on an
+//! embedded SQLite file in WAL mode, with migrations embedded in the binary.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;

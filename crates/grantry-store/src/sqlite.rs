@@ -1,0 +1,585 @@
+//! The `Store` port on SQLite.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use grantry_core::filter::{Condition, FilterValue, ListQuery, Op, Sort, Target};
+use grantry_core::store::{ApiToken, Store, StoreError};
+use grantry_core::{Id, Kind, NaturalKey, Record, Sealed};
+use serde_json::{Map, Value};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+const COLUMNS: &str =
+    "id, kind, type, namespace, name, parent_id, data, secrets, origin, created_at, updated_at";
+
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn backend(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn kind_key(kind: Kind) -> &'static str {
+    kind.singular()
+}
+
+fn kind_from(s: &str) -> Result<Kind, StoreError> {
+    Kind::ALL
+        .into_iter()
+        .find(|k| kind_key(*k) == s)
+        .ok_or_else(|| StoreError::Backend(format!("unknown kind {s} in storage")))
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the database at `url` (`sqlite://path`) and
+    /// applies the embedded migrations.
+    pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(backend)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            // Writers queue on SQLite's single write lock instead of failing.
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(backend)?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Backend(format!("migrations failed: {e}")))?;
+        Ok(SqliteStore { pool })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn map_write_error(e: sqlx::Error, kind: Kind) -> StoreError {
+    if let sqlx::Error::Database(db) = &e {
+        let message = db.message();
+        if message.contains("UNIQUE constraint failed") {
+            return StoreError::Duplicate(kind);
+        }
+        if message.contains("FOREIGN KEY constraint failed") {
+            return StoreError::MissingReference;
+        }
+    }
+    backend(e)
+}
+
+fn row_to_record(row: &SqliteRow) -> Result<Record, StoreError> {
+    let kind = kind_from(row.try_get::<&str, _>("kind").map_err(backend)?)?;
+    let data: Map<String, Value> =
+        serde_json::from_str(row.try_get::<&str, _>("data").map_err(backend)?)
+            .map_err(|e| StoreError::Backend(format!("damaged data document: {e}")))?;
+    let secrets: BTreeMap<String, String> =
+        serde_json::from_str(row.try_get::<&str, _>("secrets").map_err(backend)?)
+            .map_err(|e| StoreError::Backend(format!("damaged secrets document: {e}")))?;
+    Ok(Record {
+        id: Id::from_string(row.try_get::<String, _>("id").map_err(backend)?),
+        kind,
+        rtype: row.try_get("type").map_err(backend)?,
+        namespace: row.try_get("namespace").map_err(backend)?,
+        name: row.try_get("name").map_err(backend)?,
+        data,
+        refs: BTreeMap::new(),
+        secrets: secrets.into_iter().map(|(k, v)| (k, Sealed(v))).collect(),
+        origin: row.try_get("origin").map_err(backend)?,
+        created_at: row.try_get("created_at").map_err(backend)?,
+        updated_at: row.try_get("updated_at").map_err(backend)?,
+    })
+}
+
+fn secrets_json(record: &Record) -> String {
+    let map: BTreeMap<&str, &str> = record
+        .secrets
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.0.as_str()))
+        .collect();
+    serde_json::to_string(&map).unwrap_or_else(|_| "{}".into())
+}
+
+fn data_json(record: &Record) -> String {
+    serde_json::to_string(&record.data).unwrap_or_else(|_| "{}".into())
+}
+
+async fn write_refs(tx: &mut Transaction<'_, Sqlite>, record: &Record) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM record_refs WHERE from_id = ?")
+        .bind(record.id.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    for (field, ids) in &record.refs {
+        for (position, to) in ids.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO record_refs (from_id, field, position, to_id) VALUES (?, ?, ?, ?)",
+            )
+            .bind(record.id.as_str())
+            .bind(field)
+            .bind(position as i64)
+            .bind(to.as_str())
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| map_write_error(e, record.kind))?;
+        }
+    }
+    Ok(())
+}
+
+/// Appends the SQL of one condition on the alias `r`.
+fn push_condition(q: &mut QueryBuilder<'_, Sqlite>, kind: Kind, c: &Condition, depth: usize) {
+    let alias = format!("r{depth}");
+    match &c.target {
+        Target::Ref {
+            field,
+            kind: target,
+            inner,
+        } => {
+            let inner_alias = format!("r{}", depth + 1);
+            q.push(format!(
+                "{alias}.id IN (SELECT rr.from_id FROM record_refs rr JOIN records {inner_alias} ON {inner_alias}.id = rr.to_id WHERE rr.field = "
+            ));
+            q.push_bind(*field);
+            q.push(" AND ");
+            let inner_condition = Condition {
+                target: (**inner).clone(),
+                op: c.op,
+                value: c.value.clone(),
+            };
+            push_condition(q, *target, &inner_condition, depth + 1);
+            q.push(")");
+        }
+        Target::Secret(field) => {
+            let wanted = matches!(c.value, FilterValue::Bool(true));
+            q.push(format!(
+                "json_extract({alias}.secrets, '$.{field}') IS {}NULL",
+                if wanted { "NOT " } else { "" }
+            ));
+        }
+        Target::Column(_) | Target::Data(_) => {
+            let expr = match &c.target {
+                Target::Column(col) => format!("{alias}.{col}"),
+                Target::Data(field) => format!("json_extract({alias}.data, '$.{field}')"),
+                _ => unreachable_target(),
+            };
+            push_comparison(q, &expr, c);
+        }
+    }
+    let _ = kind;
+}
+
+// Ref and Secret are handled above; kept out of the match arms' way.
+fn unreachable_target() -> String {
+    "NULL".into()
+}
+
+fn like_pattern(value: &str, prefix: bool, suffix: bool) -> String {
+    let escaped = value
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!(
+        "{}{escaped}{}",
+        if prefix { "%" } else { "" },
+        if suffix { "%" } else { "" }
+    )
+}
+
+fn push_comparison(q: &mut QueryBuilder<'_, Sqlite>, expr: &str, c: &Condition) {
+    let text = match &c.value {
+        FilterValue::Text(t) => t.clone(),
+        FilterValue::Bool(b) => b.to_string(),
+        FilterValue::List(items) => items.join(","),
+    };
+    match (c.op, &c.value) {
+        (Op::Exists, FilterValue::Bool(true)) => {
+            q.push(format!("({expr} IS NOT NULL AND {expr} <> '')"));
+        }
+        (Op::Exists, _) => {
+            q.push(format!("({expr} IS NULL OR {expr} = '')"));
+        }
+        (Op::In, FilterValue::List(items)) => {
+            q.push(format!("{expr} IN ("));
+            let mut sep = q.separated(", ");
+            for item in items {
+                sep.push_bind(item.clone());
+            }
+            q.push(")");
+        }
+        (op, value) => {
+            let sql_op = match op {
+                Op::Eq | Op::In => "=",
+                Op::Ne => "IS NOT",
+                Op::Gt => ">",
+                Op::Gte => ">=",
+                Op::Lt => "<",
+                Op::Lte => "<=",
+                Op::Contains | Op::StartsWith | Op::EndsWith => "LIKE",
+                Op::Exists => "=",
+            };
+            q.push(format!("{expr} {sql_op} "));
+            match (op, value) {
+                (Op::Contains, _) => q.push_bind(like_pattern(&text, true, true)),
+                (Op::StartsWith, _) => q.push_bind(like_pattern(&text, false, true)),
+                (Op::EndsWith, _) => q.push_bind(like_pattern(&text, true, false)),
+                (_, FilterValue::Bool(b)) => q.push_bind(i64::from(*b)),
+                _ => q.push_bind(text),
+            };
+            if matches!(op, Op::Contains | Op::StartsWith | Op::EndsWith) {
+                q.push(" ESCAPE '\\'");
+            }
+        }
+    }
+}
+
+fn push_where(q: &mut QueryBuilder<'_, Sqlite>, kind: Kind, conditions: &[Condition]) {
+    q.push(" WHERE r0.kind = ");
+    q.push_bind(kind_key(kind));
+    for c in conditions {
+        q.push(" AND ");
+        push_condition(q, kind, c, 0);
+    }
+}
+
+fn push_order(q: &mut QueryBuilder<'_, Sqlite>, sorts: &[Sort]) {
+    q.push(" ORDER BY ");
+    for s in sorts {
+        let expr = match &s.target {
+            Target::Column(col) => format!("r0.{col}"),
+            Target::Data(field) => format!("json_extract(r0.data, '$.{field}')"),
+            _ => continue,
+        };
+        q.push(format!(
+            "{expr} {}, ",
+            if s.descending { "DESC" } else { "ASC" }
+        ));
+    }
+    // Ids are UUID v7: a stable tie-breaker in creation order.
+    q.push("r0.id ASC");
+}
+
+impl SqliteStore {
+    /// Fills in the references of the given records.
+    async fn load_refs(&self, records: &mut [Record]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT from_id, field, to_id FROM record_refs WHERE from_id IN (",
+        );
+        let mut sep = q.separated(", ");
+        for r in records.iter() {
+            sep.push_bind(r.id.as_str().to_owned());
+        }
+        q.push(") ORDER BY from_id, field, position");
+        let rows = q.build().fetch_all(&self.pool).await.map_err(backend)?;
+        let mut by_id: BTreeMap<String, BTreeMap<String, Vec<Id>>> = BTreeMap::new();
+        for row in rows {
+            let from: String = row.try_get("from_id").map_err(backend)?;
+            let field: String = row.try_get("field").map_err(backend)?;
+            let to: String = row.try_get("to_id").map_err(backend)?;
+            by_id
+                .entry(from)
+                .or_default()
+                .entry(field)
+                .or_default()
+                .push(Id::from_string(to));
+        }
+        for r in records.iter_mut() {
+            if let Some(refs) = by_id.remove(r.id.as_str()) {
+                r.refs = refs;
+            }
+        }
+        Ok(())
+    }
+
+    async fn fetch(&self, mut q: QueryBuilder<'_, Sqlite>) -> Result<Vec<Record>, StoreError> {
+        let rows = q.build().fetch_all(&self.pool).await.map_err(backend)?;
+        let mut records = rows
+            .iter()
+            .map(row_to_record)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.load_refs(&mut records).await?;
+        Ok(records)
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn insert(&self, records: &[Record]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        for record in records {
+            sqlx::query(&format!(
+                "INSERT INTO records ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ))
+            .bind(record.id.as_str())
+            .bind(kind_key(record.kind))
+            .bind(&record.rtype)
+            .bind(&record.namespace)
+            .bind(&record.name)
+            .bind(record.key_parent().map(Id::as_str))
+            .bind(data_json(record))
+            .bind(secrets_json(record))
+            .bind(&record.origin)
+            .bind(&record.created_at)
+            .bind(&record.updated_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| map_write_error(e, record.kind))?;
+            write_refs(&mut tx, record).await?;
+        }
+        tx.commit()
+            .await
+            .map_err(|e| map_write_error(e, Kind::Provider))
+    }
+
+    async fn update(&self, record: &Record) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query(
+            "UPDATE records SET namespace = ?, name = ?, parent_id = ?, data = ?, secrets = ?, origin = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(&record.namespace)
+        .bind(&record.name)
+        .bind(record.key_parent().map(Id::as_str))
+        .bind(data_json(record))
+        .bind(secrets_json(record))
+        .bind(&record.origin)
+        .bind(&record.updated_at)
+        .bind(record.id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| map_write_error(e, record.kind))?;
+        write_refs(&mut tx, record).await?;
+        tx.commit()
+            .await
+            .map_err(|e| map_write_error(e, record.kind))
+    }
+
+    async fn get(&self, kind: Kind, id: &Id) -> Result<Option<Record>, StoreError> {
+        let mut q = QueryBuilder::new(format!("SELECT {COLUMNS} FROM records r0 WHERE r0.kind = "));
+        q.push_bind(kind_key(kind));
+        q.push(" AND r0.id = ");
+        q.push_bind(id.as_str().to_owned());
+        Ok(self.fetch(q).await?.pop())
+    }
+
+    async fn get_many(&self, ids: &[Id]) -> Result<Vec<Record>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        // SQLite limits bound parameters per statement; stay well under it.
+        for chunk in ids.chunks(500) {
+            let mut q =
+                QueryBuilder::new(format!("SELECT {COLUMNS} FROM records r0 WHERE r0.id IN ("));
+            let mut sep = q.separated(", ");
+            for id in chunk {
+                sep.push_bind(id.as_str().to_owned());
+            }
+            q.push(")");
+            out.extend(self.fetch(q).await?);
+        }
+        Ok(out)
+    }
+
+    async fn find_by_key(
+        &self,
+        kind: Kind,
+        key: &NaturalKey,
+    ) -> Result<Option<Record>, StoreError> {
+        let mut q = QueryBuilder::new(format!("SELECT {COLUMNS} FROM records r0 WHERE r0.kind = "));
+        q.push_bind(kind_key(kind));
+        match key {
+            NaturalKey::Namespaced { namespace, name } => {
+                q.push(" AND r0.parent_id IS NULL AND r0.namespace = ");
+                q.push_bind(namespace.clone());
+                q.push(" AND r0.name = ");
+                q.push_bind(name.clone());
+            }
+            NaturalKey::Child { parent, name } => {
+                q.push(" AND r0.parent_id = ");
+                q.push_bind(parent.as_str().to_owned());
+                q.push(" AND r0.name = ");
+                q.push_bind(name.clone());
+            }
+        }
+        Ok(self.fetch(q).await?.pop())
+    }
+
+    async fn list(&self, kind: Kind, query: &ListQuery) -> Result<(Vec<Record>, u64), StoreError> {
+        let mut count = QueryBuilder::new("SELECT COUNT(*) AS n FROM records r0");
+        push_where(&mut count, kind, &query.conditions);
+        let total: i64 = count
+            .build()
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?
+            .try_get("n")
+            .map_err(backend)?;
+        let mut q = QueryBuilder::new(format!("SELECT {} FROM records r0", prefixed_columns()));
+        push_where(&mut q, kind, &query.conditions);
+        push_order(&mut q, &query.sorts);
+        q.push(" LIMIT ");
+        q.push_bind(i64::from(query.per_page));
+        q.push(" OFFSET ");
+        q.push_bind((i64::from(query.page) - 1) * i64::from(query.per_page));
+        Ok((self.fetch(q).await?, u64::try_from(total).unwrap_or(0)))
+    }
+
+    async fn find_all(
+        &self,
+        kind: Kind,
+        conditions: &[Condition],
+    ) -> Result<Vec<Record>, StoreError> {
+        let mut q = QueryBuilder::new(format!("SELECT {} FROM records r0", prefixed_columns()));
+        push_where(&mut q, kind, conditions);
+        q.push(" ORDER BY r0.created_at ASC, r0.id ASC");
+        self.fetch(q).await
+    }
+
+    async fn children(&self, kind: Kind, parents: &[Id]) -> Result<Vec<Id>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in parents.chunks(500) {
+            let mut q = QueryBuilder::<Sqlite>::new("SELECT id FROM records WHERE kind = ");
+            q.push_bind(kind_key(kind));
+            q.push(" AND parent_id IN (");
+            let mut sep = q.separated(", ");
+            for id in chunk {
+                sep.push_bind(id.as_str().to_owned());
+            }
+            q.push(")");
+            for row in q.build().fetch_all(&self.pool).await.map_err(backend)? {
+                out.push(Id::from_string(
+                    row.try_get::<String, _>("id").map_err(backend)?,
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn delete(&self, ids: &[Id]) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        // The set goes into a temporary table so that any number of ids works
+        // and the referrer check and the delete see the same set.
+        sqlx::query("CREATE TEMP TABLE IF NOT EXISTS doomed (id TEXT PRIMARY KEY)")
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query("DELETE FROM doomed")
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        for id in ids {
+            sqlx::query("INSERT OR IGNORE INTO doomed (id) VALUES (?)")
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        let referrers: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT from_id FROM record_refs WHERE to_id IN (SELECT id FROM doomed) AND from_id NOT IN (SELECT id FROM doomed)",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if !referrers.is_empty() {
+            sqlx::query("DELETE FROM doomed")
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            tx.commit().await.map_err(backend)?;
+            return Err(StoreError::Referenced(
+                referrers.into_iter().map(Id::from_string).collect(),
+            ));
+        }
+        let deleted = sqlx::query("DELETE FROM records WHERE id IN (SELECT id FROM doomed)")
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| map_write_error(e, Kind::Provider))?
+            .rows_affected();
+        sqlx::query("DELETE FROM doomed")
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(deleted)
+    }
+
+    async fn insert_api_token(&self, token: &ApiToken) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO api_tokens (id, name, role, token_hash, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(token.id.as_str())
+            .bind(&token.name)
+            .bind(&token.role)
+            .bind(&token.token_hash)
+            .bind(&token.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn find_api_token(&self, token_hash: &str) -> Result<Option<ApiToken>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, name, role, token_hash, created_at FROM api_tokens WHERE token_hash = ?",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.map(|row| {
+            Ok(ApiToken {
+                id: Id::from_string(row.try_get::<String, _>("id").map_err(backend)?),
+                name: row.try_get("name").map_err(backend)?,
+                role: row.try_get("role").map_err(backend)?,
+                token_hash: row.try_get("token_hash").map_err(backend)?,
+                created_at: row.try_get("created_at").map_err(backend)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn count_api_tokens(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn meta_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)
+    }
+
+    async fn meta_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}
+
+fn prefixed_columns() -> String {
+    COLUMNS
+        .split(", ")
+        .map(|c| format!("r0.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,96 @@
+//! Configuration shared by every subcommand: where data lives and the master key.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _};
+use clap::Args;
+use grantry_crypto::MasterKey;
+
+#[derive(Args, Clone)]
+pub struct StorageArgs {
+    /// Folder of the SQLite database and the generated master key.
+    #[arg(long, env = "GRANTRY_DATA_DIR", default_value = "./grantry-data")]
+    pub data_dir: PathBuf,
+}
+
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+}
+
+impl Config {
+    pub fn load(args: StorageArgs) -> anyhow::Result<Config> {
+        let data_dir = args.data_dir;
+        fs::create_dir_all(&data_dir)
+            .with_context(|| format!("cannot create the data folder {}", data_dir.display()))?;
+        let database_url = match std::env::var("GRANTRY_DATABASE_URL") {
+            Ok(url) if !url.trim().is_empty() => url.trim().to_owned(),
+            _ => format!("sqlite://{}", data_dir.join("grantry.db").display()),
+        };
+        if !database_url.starts_with("sqlite:") {
+            bail!(
+                "GRANTRY_DATABASE_URL must be a sqlite: URL; PostgreSQL support is not built yet"
+            );
+        }
+        Ok(Config {
+            data_dir,
+            database_url,
+        })
+    }
+
+    /// The database location without any password a URL might carry.
+    pub fn database_url_for_humans(&self) -> String {
+        match self.database_url.split_once('@') {
+            Some((_, host)) => format!("…@{host}"),
+            None => self.database_url.clone(),
+        }
+    }
+
+    /// The master key from `GRANTRY_MASTER_KEY`, `GRANTRY_MASTER_KEY_FILE`, or
+    /// `<data-dir>/master.key`, generating the last on first start.
+    pub fn master_key(&self) -> anyhow::Result<MasterKey> {
+        if let Ok(text) = std::env::var("GRANTRY_MASTER_KEY") {
+            return MasterKey::from_base64(&text).context("GRANTRY_MASTER_KEY is not usable");
+        }
+        if let Ok(path) = std::env::var("GRANTRY_MASTER_KEY_FILE") {
+            return read_key(Path::new(&path));
+        }
+        let path = self.data_dir.join("master.key");
+        if path.exists() {
+            return read_key(&path);
+        }
+        let key = MasterKey::generate();
+        write_key(&path, &key)?;
+        tracing::warn!(
+            "generated a new master key in {} (id {}); back it up: without it the stored secrets cannot be opened",
+            path.display(),
+            key.id()
+        );
+        Ok(key)
+    }
+}
+
+fn read_key(path: &Path) -> anyhow::Result<MasterKey> {
+    let text = zeroize::Zeroizing::new(
+        fs::read_to_string(path)
+            .with_context(|| format!("cannot read the master key file {}", path.display()))?,
+    );
+    MasterKey::from_base64(&text)
+        .with_context(|| format!("the master key file {} is not usable", path.display()))
+}
+
+fn write_key(path: &Path, key: &MasterKey) -> anyhow::Result<()> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create the master key file {}", path.display()))?;
+    file.write_all(key.to_base64().as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()?;
+    Ok(())
+}
