@@ -90,9 +90,32 @@ pub fn parse(kind: Kind, rtype: &str, body: &Map<String, Value>) -> Result<Input
             continue;
         }
         match field.ty {
-            FieldType::Reference(_) | FieldType::References(_) => {
-                input.refs.insert(field.name, value.clone());
-            }
+            FieldType::Reference(target) => match value {
+                Value::Null | Value::String(_) | Value::Object(_) => {
+                    input.refs.insert(field.name, value.clone());
+                }
+                other => errors.add(
+                    field.name,
+                    format!(
+                        "must be an id, a natural key object or a new {} with its type, not {}",
+                        target.singular(),
+                        json_type(other)
+                    ),
+                ),
+            },
+            FieldType::References(target) => match value {
+                Value::Null | Value::Array(_) => {
+                    input.refs.insert(field.name, value.clone());
+                }
+                other => errors.add(
+                    field.name,
+                    format!(
+                        "must be a list of {} names or ids, not {}",
+                        target.singular(),
+                        json_type(other)
+                    ),
+                ),
+            },
             FieldType::Secret => match value {
                 Value::Null => {
                     input.secrets.insert(field.name, None);

@@ -239,7 +239,7 @@ mod tests {
         assert!(MasterKey::from_base64("c2hvcnQ=")
             .unwrap_err()
             .to_string()
-            .contains("6 bytes"));
+            .contains("5 bytes"));
         assert!(!format!("{key:?}").contains(key.to_base64().as_str()));
     }
 

@@ -1,0 +1,13 @@
+//! The one integration-test binary: every test starts the real `grantry`
+//! binary on a free loopback port with its own data folder, and talks HTTP to it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod harness;
+
+mod access;
+mod bad_input;
+mod lists;
+mod records;
+mod secrets;
+mod transfer;
