@@ -140,15 +140,12 @@ async fn write_refs(tx: &mut Transaction<'_, Sqlite>, record: &Record) -> Result
     Ok(())
 }
 
-/// Appends the SQL of one condition on the alias `r`.
-fn push_condition(q: &mut QueryBuilder<'_, Sqlite>, kind: Kind, c: &Condition, depth: usize) {
+/// Appends the SQL of one condition on the alias `r<depth>`; a condition on a
+/// referenced record becomes a sub-select over `record_refs`, one level deeper.
+fn push_condition(q: &mut QueryBuilder<'_, Sqlite>, c: &Condition, depth: usize) {
     let alias = format!("r{depth}");
     match &c.target {
-        Target::Ref {
-            field,
-            kind: target,
-            inner,
-        } => {
+        Target::Ref { field, inner, .. } => {
             let inner_alias = format!("r{}", depth + 1);
             q.push(format!(
                 "{alias}.id IN (SELECT rr.from_id FROM record_refs rr JOIN records {inner_alias} ON {inner_alias}.id = rr.to_id WHERE rr.field = "
@@ -160,7 +157,7 @@ fn push_condition(q: &mut QueryBuilder<'_, Sqlite>, kind: Kind, c: &Condition, d
                 op: c.op,
                 value: c.value.clone(),
             };
-            push_condition(q, *target, &inner_condition, depth + 1);
+            push_condition(q, &inner_condition, depth + 1);
             q.push(")");
         }
         Target::Secret(field) => {
@@ -170,21 +167,12 @@ fn push_condition(q: &mut QueryBuilder<'_, Sqlite>, kind: Kind, c: &Condition, d
                 if wanted { "NOT " } else { "" }
             ));
         }
-        Target::Column(_) | Target::Data(_) => {
-            let expr = match &c.target {
-                Target::Column(col) => format!("{alias}.{col}"),
-                Target::Data(field) => format!("json_extract({alias}.data, '$.{field}')"),
-                _ => unreachable_target(),
-            };
-            push_comparison(q, &expr, c);
+        // Column and field names come from the kind's field table, never from the request.
+        Target::Column(col) => push_comparison(q, &format!("{alias}.{col}"), c),
+        Target::Data(field) => {
+            push_comparison(q, &format!("json_extract({alias}.data, '$.{field}')"), c)
         }
     }
-    let _ = kind;
-}
-
-// Ref and Secret are handled above; kept out of the match arms' way.
-fn unreachable_target() -> String {
-    "NULL".into()
 }
 
 fn like_pattern(value: &str, prefix: bool, suffix: bool) -> String {
@@ -251,7 +239,7 @@ fn push_where(q: &mut QueryBuilder<'_, Sqlite>, kind: Kind, conditions: &[Condit
     q.push_bind(kind_key(kind));
     for c in conditions {
         q.push(" AND ");
-        push_condition(q, kind, c, 0);
+        push_condition(q, c, 0);
     }
 }
 

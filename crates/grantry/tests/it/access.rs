@@ -1,7 +1,6 @@
 //! API access: bearer tokens, the bootstrap token, `grantry token create`, health.
 
 use reqwest::Method;
-use serde_json::json;
 
 use crate::harness::{command, Server, TOKEN};
 
@@ -145,5 +144,37 @@ async fn without_a_bootstrap_token_a_random_admin_token_is_printed_once() {
     child.kill().await.unwrap();
     let rest = child.wait_with_output().await.unwrap();
     assert!(!String::from_utf8_lossy(&rest.stdout).contains("gry_"));
-    let _ = json!(null);
+}
+
+#[tokio::test]
+async fn grantry_database_url_moves_the_database_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("elsewhere.db");
+    let url = format!("sqlite://{}", db.display());
+    let s = Server::start_in(dir.path(), &[("GRANTRY_DATABASE_URL", &url)])
+        .await
+        .unwrap_or_else(|r| panic!("{}", r.stderr));
+    s.create("providers", crate::harness::slack_provider())
+        .await;
+    s.stop().await;
+    assert!(
+        db.exists(),
+        "the database is where GRANTRY_DATABASE_URL says"
+    );
+    assert!(!dir.path().join("grantry.db").exists());
+
+    let refused = Server::start_in(
+        dir.path(),
+        &[("GRANTRY_DATABASE_URL", "postgres://localhost/grantry")],
+    )
+    .await
+    .err()
+    .expect("must refuse");
+    assert!(
+        refused
+            .stderr
+            .contains("PostgreSQL support is not built yet"),
+        "{}",
+        refused.stderr
+    );
 }

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::harness::{command, slack_provider, Server};
+use crate::harness::{slack_provider, Server};
 
 const SECRETS: [&str; 6] = [
     "ID-4f1c9a-client-identifier",
@@ -234,5 +234,4 @@ async fn a_wrong_master_key_refuses_to_start_and_changes_nothing() {
         .unwrap_or_else(|r| panic!("{}", r.stderr));
     assert_eq!(s.count("clients").await, 1);
     s.stop().await;
-    let _ = command; // the harness's command builder is used by the access tests
 }
