@@ -17,11 +17,7 @@ impl FieldErrors {
     /// Adds another set under a prefix (`provider` + `name` → `provider.name`).
     pub fn merge_under(&mut self, prefix: &str, other: FieldErrors) {
         for (field, messages) in other.0 {
-            let path = if prefix.is_empty() {
-                field
-            } else {
-                format!("{prefix}.{field}")
-            };
+            let path = if prefix.is_empty() { field } else { format!("{prefix}.{field}") };
             self.0.entry(path).or_default().extend(messages);
         }
     }
@@ -34,11 +30,8 @@ impl FieldErrors {
     }
     /// One sentence naming every field, for the error's `message`.
     pub fn summary(&self) -> String {
-        let parts: Vec<String> = self
-            .0
-            .iter()
-            .map(|(field, messages)| format!("{field} {}", messages.join(", ")))
-            .collect();
+        let parts: Vec<String> =
+            self.0.iter().map(|(field, messages)| format!("{field} {}", messages.join(", "))).collect();
         format!("the record is not valid: {}", parts.join("; "))
     }
 }
@@ -58,16 +51,20 @@ pub enum Error {
     #[error("{0}")]
     NotFound(String),
     #[error("{message}")]
-    Conflict {
-        message: String,
-        referrers: Vec<Referrer>,
-    },
+    Conflict { message: String, referrers: Vec<Referrer> },
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The record is not in a state that allows the operation; `code` says which
+    /// (`not_authorized`, `authorization_failed`, `token_expired`, ...).
+    #[error("{message}")]
+    State { code: &'static str, message: String },
+    /// A remote provider could not be reached; nothing changed.
+    #[error("{0}")]
+    Unavailable(String),
     /// A fault inside Grantry (storage, sealing). The message never holds a secret.
     #[error("{0}")]
     Internal(String),

@@ -68,11 +68,7 @@ pub enum Target {
     /// Whether a secret field is set (only `exists`).
     Secret(&'static str),
     /// A field of a referenced record: `provider.namespace`.
-    Ref {
-        field: &'static str,
-        kind: Kind,
-        inner: Box<Target>,
-    },
+    Ref { field: &'static str, kind: Kind, inner: Box<Target> },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -103,15 +99,7 @@ pub struct ListQuery {
     pub per_page: u32,
 }
 
-const COLUMNS: &[&str] = &[
-    "id",
-    "type",
-    "namespace",
-    "name",
-    "origin",
-    "created_at",
-    "updated_at",
-];
+const COLUMNS: &[&str] = &["id", "type", "namespace", "name", "origin", "created_at", "updated_at"];
 
 /// Whether a data field holds booleans, so that "true" compares as a boolean.
 fn is_bool_field(kind: Kind, name: &str) -> bool {
@@ -130,14 +118,9 @@ fn resolve(kind: Kind, path: &str, for_sort: bool) -> Result<Target, Error> {
     }
     let field = kind.field(head).filter(|f| !f.is_column());
     match (field.map(|f| (f.name, f.ty)), rest) {
-        (
-            Some((name, FieldType::Reference(target) | FieldType::References(target))),
-            Some(rest),
-        ) if !for_sort => Ok(Target::Ref {
-            field: name,
-            kind: target,
-            inner: Box::new(resolve(target, rest, false)?),
-        }),
+        (Some((name, FieldType::Reference(target) | FieldType::References(target))), Some(rest)) if !for_sort => {
+            Ok(Target::Ref { field: name, kind: target, inner: Box::new(resolve(target, rest, false)?) })
+        }
         (Some((name, FieldType::Secret)), None) if !for_sort => Ok(Target::Secret(name)),
         (Some((name, ty)), None) if ty.is_scalar() => Ok(Target::Data(name)),
         _ => Err(Error::BadRequest(format!(
@@ -149,11 +132,8 @@ fn resolve(kind: Kind, path: &str, for_sort: bool) -> Result<Target, Error> {
 }
 
 fn usable_paths(kind: Kind, for_sort: bool) -> Vec<String> {
-    let mut out: Vec<String> = COLUMNS
-        .iter()
-        .filter(|c| kind.has_origin() || **c != "origin")
-        .map(|c| (*c).to_owned())
-        .collect();
+    let mut out: Vec<String> =
+        COLUMNS.iter().filter(|c| kind.has_origin() || **c != "origin").map(|c| (*c).to_owned()).collect();
     for field in kind.fields() {
         match field.ty {
             _ if field.is_column() => {}
@@ -198,9 +178,7 @@ pub fn parse_condition(kind: Kind, key: &str, value: &str) -> Result<Condition, 
     };
     let target = resolve(kind, path, false)?;
     if matches!(innermost(&target), Target::Secret(_)) && op != Op::Exists {
-        return Err(Error::BadRequest(format!(
-            "`{path}` is a secret field: only `{path}[exists]` can filter on it"
-        )));
+        return Err(Error::BadRequest(format!("`{path}` is a secret field: only `{path}[exists]` can filter on it")));
     }
     let value = match op {
         Op::Exists => FilterValue::Bool(parse_bool(key, value)?),
@@ -219,20 +197,13 @@ fn parse_bool(key: &str, value: &str) -> Result<bool, Error> {
     match value {
         "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),
-        other => Err(Error::BadRequest(format!(
-            "`{key}` takes true or false, not `{other}`"
-        ))),
+        other => Err(Error::BadRequest(format!("`{key}` takes true or false, not `{other}`"))),
     }
 }
 
 /// Parses the query string of a list request.
 pub fn parse_list_query(kind: Kind, pairs: &[(String, String)]) -> Result<ListQuery, Error> {
-    let mut query = ListQuery {
-        conditions: Vec::new(),
-        sorts: Vec::new(),
-        page: 1,
-        per_page: DEFAULT_PER_PAGE,
-    };
+    let mut query = ListQuery { conditions: Vec::new(), sorts: Vec::new(), page: 1, per_page: DEFAULT_PER_PAGE };
     for (key, value) in pairs {
         match key.as_str() {
             "page" => query.page = parse_number(key, value, 1, u32::MAX)?,
@@ -242,10 +213,7 @@ pub fn parse_list_query(kind: Kind, pairs: &[(String, String)]) -> Result<ListQu
         }
     }
     if query.sorts.is_empty() {
-        query.sorts.push(Sort {
-            target: Target::Column("created_at"),
-            descending: true,
-        });
+        query.sorts.push(Sort { target: Target::Column("created_at"), descending: true });
     }
     Ok(query)
 }
@@ -255,11 +223,7 @@ fn parse_number(key: &str, value: &str, min: u32, max: u32) -> Result<u32, Error
         .parse::<u32>()
         .ok()
         .filter(|n| (min..=max).contains(n))
-        .ok_or_else(|| {
-            Error::BadRequest(format!(
-                "`{key}` must be a whole number from {min} to {max}, not `{value}`"
-            ))
-        })
+        .ok_or_else(|| Error::BadRequest(format!("`{key}` must be a whole number from {min} to {max}, not `{value}`")))
 }
 
 /// `sort=-updated_at,name`: comma-separated fields, `-` for descending.
@@ -273,10 +237,7 @@ pub fn parse_sort(kind: Kind, value: &str) -> Result<Vec<Sort>, Error> {
                 Some(p) => (true, p),
                 None => (false, s),
             };
-            Ok(Sort {
-                target: resolve(kind, path, true)?,
-                descending,
-            })
+            Ok(Sort { target: resolve(kind, path, true)?, descending })
         })
         .collect()
 }
@@ -284,9 +245,9 @@ pub fn parse_sort(kind: Kind, value: &str) -> Result<Vec<Sort>, Error> {
 /// Parses the `{"filter": {...}}` object of bulk delete and export: the same keys
 /// as the query string; values may be strings, numbers, booleans or arrays (for `in`).
 pub fn parse_filter_object(kind: Kind, filter: &Value) -> Result<Vec<Condition>, Error> {
-    let object = filter.as_object().ok_or_else(|| {
-        Error::BadRequest("`filter` must be an object such as {\"namespace\": \"Slack\"}".into())
-    })?;
+    let object = filter
+        .as_object()
+        .ok_or_else(|| Error::BadRequest("`filter` must be an object such as {\"namespace\": \"Slack\"}".into()))?;
     object
         .iter()
         .map(|(key, value)| {
@@ -296,17 +257,11 @@ pub fn parse_filter_object(kind: Kind, filter: &Value) -> Result<Vec<Condition>,
                 Value::Number(n) => n.to_string(),
                 Value::Array(items) => items
                     .iter()
-                    .map(|i| {
-                        i.as_str()
-                            .map(str::to_owned)
-                            .unwrap_or_else(|| i.to_string())
-                    })
+                    .map(|i| i.as_str().map(str::to_owned).unwrap_or_else(|| i.to_string()))
                     .collect::<Vec<_>>()
                     .join(","),
                 _ => {
-                    return Err(Error::BadRequest(format!(
-                        "filter `{key}` must be a string, number, boolean or array"
-                    )))
+                    return Err(Error::BadRequest(format!("filter `{key}` must be a string, number, boolean or array")))
                 }
             };
             parse_condition(kind, key, &text)
@@ -320,9 +275,7 @@ mod tests {
     use super::*;
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        list.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
     #[test]
@@ -340,23 +293,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!((q.page, q.per_page), (2, 10));
-        assert_eq!(
-            q.sorts,
-            vec![Sort {
-                target: Target::Column("updated_at"),
-                descending: true
-            }]
-        );
+        assert_eq!(q.sorts, vec![Sort { target: Target::Column("updated_at"), descending: true }]);
         assert_eq!(q.conditions.len(), 3);
         assert_eq!(q.conditions[1].op, Op::Contains);
-        assert!(matches!(
-            &q.conditions[2].target,
-            Target::Ref {
-                field: "provider",
-                kind: Kind::Provider,
-                ..
-            }
-        ));
+        assert!(matches!(&q.conditions[2].target, Target::Ref { field: "provider", kind: Kind::Provider, .. }));
     }
 
     #[test]

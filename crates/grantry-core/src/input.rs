@@ -15,15 +15,7 @@ const MAX_TEXT: usize = 2048;
 const MAX_LONG: usize = 16 * 1024;
 
 /// Keys every response carries that a request may echo back; they are ignored.
-const ECHOED: &[&str] = &[
-    "id",
-    "type",
-    "label",
-    "created_at",
-    "updated_at",
-    "origin",
-    "secrets",
-];
+const ECHOED: &[&str] = &["id", "type", "label", "created_at", "updated_at", "origin", "secrets"];
 
 /// What a request says about a record, field by field. Absent fields are absent.
 #[derive(Default)]
@@ -41,32 +33,13 @@ pub fn record_type(kind: Kind, body: &Map<String, Value>) -> Result<&'static str
     if kind.has_single_type() {
         return Ok(kind.types()[0].name);
     }
-    let names = || {
-        kind.types()
-            .iter()
-            .map(|t| t.name)
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let names = || kind.types().iter().map(|t| t.name).collect::<Vec<_>>().join(", ");
     match body.get("type") {
-        Some(Value::String(t)) => kind
-            .type_spec(t.trim())
-            .map(|spec| spec.name)
-            .ok_or_else(|| {
-                Error::BadRequest(format!(
-                    "unknown {} type `{t}`; use one of: {}",
-                    kind.singular(),
-                    names()
-                ))
-            }),
-        Some(_) => Err(Error::BadRequest(format!(
-            "`type` must be a string, one of: {}",
-            names()
-        ))),
-        None => Err(Error::BadRequest(format!(
-            "`type` is required for {kind}; use one of: {}",
-            names()
-        ))),
+        Some(Value::String(t)) => kind.type_spec(t.trim()).map(|spec| spec.name).ok_or_else(|| {
+            Error::BadRequest(format!("unknown {} type `{t}`; use one of: {}", kind.singular(), names()))
+        }),
+        Some(_) => Err(Error::BadRequest(format!("`type` must be a string, one of: {}", names()))),
+        None => Err(Error::BadRequest(format!("`type` is required for {kind}; use one of: {}", names()))),
     }
 }
 
@@ -109,11 +82,7 @@ pub fn parse(kind: Kind, rtype: &str, body: &Map<String, Value>) -> Result<Input
                 }
                 other => errors.add(
                     field.name,
-                    format!(
-                        "must be a list of {} names or ids, not {}",
-                        target.singular(),
-                        json_type(other)
-                    ),
+                    format!("must be a list of {} names or ids, not {}", target.singular(), json_type(other)),
                 ),
             },
             FieldType::Secret => match value {
@@ -125,10 +94,7 @@ pub fn parse(kind: Kind, rtype: &str, body: &Map<String, Value>) -> Result<Input
                 }
                 Value::String(s) => {
                     let s = s.trim();
-                    input.secrets.insert(
-                        field.name,
-                        (!s.is_empty()).then(|| SecretString::from(s.to_owned())),
-                    );
+                    input.secrets.insert(field.name, (!s.is_empty()).then(|| SecretString::from(s.to_owned())));
                 }
                 // Never echo the value: it may be a secret typed into the wrong shape.
                 _ => errors.add(field.name, "must be a string or null"),
@@ -157,27 +123,19 @@ impl IntoResultWith for FieldErrors {
     }
 }
 
-fn parse_value(
-    path: &str,
-    ty: FieldType,
-    value: &Value,
-    errors: &mut FieldErrors,
-) -> Option<Value> {
+fn parse_value(path: &str, ty: FieldType, value: &Value, errors: &mut FieldErrors) -> Option<Value> {
     if value.is_null() {
         return Some(Value::Null);
     }
     match ty {
-        FieldType::Text | FieldType::Description => {
-            string(path, value, MAX_TEXT, errors).map(Value::String)
-        }
+        FieldType::Text | FieldType::Description => string(path, value, MAX_TEXT, errors).map(Value::String),
         FieldType::Template => {
             let s = string(path, value, MAX_LONG, errors)?;
             check_template(path, &s, errors).then_some(Value::String(s))
         }
         FieldType::UrlTemplate => {
             let s = string(path, value, MAX_LONG, errors)?;
-            (check_template(path, &s, errors) && check_url(path, &s, errors))
-                .then_some(Value::String(s))
+            (check_template(path, &s, errors) && check_url(path, &s, errors)).then_some(Value::String(s))
         }
         FieldType::Enum(choices) => {
             let s = string(path, value, MAX_TEXT, errors)?;
@@ -291,10 +249,7 @@ fn check_url(path: &str, text: &str, errors: &mut FieldErrors) -> bool {
 
 fn key_values(path: &str, value: &Value, errors: &mut FieldErrors) -> Option<Value> {
     let Value::Array(items) = value else {
-        errors.add(
-            path,
-            "must be a list of {\"key\", \"value\", \"description\"} objects",
-        );
+        errors.add(path, "must be a list of {\"key\", \"value\", \"description\"} objects");
         return None;
     };
     let mut out = Vec::with_capacity(items.len());
@@ -302,21 +257,12 @@ fn key_values(path: &str, value: &Value, errors: &mut FieldErrors) -> Option<Val
     for (i, item) in items.iter().enumerate() {
         let item_path = format!("{path}[{i}]");
         let Value::Object(entry) = item else {
-            errors.add(
-                item_path,
-                "must be an object with key, value and description",
-            );
+            errors.add(item_path, "must be an object with key, value and description");
             ok = false;
             continue;
         };
-        for extra in entry
-            .keys()
-            .filter(|k| !matches!(k.as_str(), "key" | "value" | "description"))
-        {
-            errors.add(
-                format!("{item_path}.{extra}"),
-                "is not a field of a key/value entry (key, value, description)",
-            );
+        for extra in entry.keys().filter(|k| !matches!(k.as_str(), "key" | "value" | "description")) {
+            errors.add(format!("{item_path}.{extra}"), "is not a field of a key/value entry (key, value, description)");
             ok = false;
         }
         let key = match entry.get("key") {
@@ -331,10 +277,7 @@ fn key_values(path: &str, value: &Value, errors: &mut FieldErrors) -> Option<Val
             continue;
         };
         if out.iter().any(|e: &Value| e["key"] == key.as_str()) {
-            errors.add(
-                format!("{item_path}.key"),
-                format!("`{key}` appears twice; keys must be unique"),
-            );
+            errors.add(format!("{item_path}.key"), format!("`{key}` appears twice; keys must be unique"));
             ok = false;
         }
         let val_path = format!("{item_path}.value");
@@ -347,10 +290,7 @@ fn key_values(path: &str, value: &Value, errors: &mut FieldErrors) -> Option<Val
                 continue;
             }
             Some(other) => {
-                errors.add(
-                    val_path,
-                    format!("must be a string, not {}", json_type(other)),
-                );
+                errors.add(val_path, format!("must be a string, not {}", json_type(other)));
                 ok = false;
                 continue;
             }
@@ -358,9 +298,7 @@ fn key_values(path: &str, value: &Value, errors: &mut FieldErrors) -> Option<Val
         ok &= check_template(&val_path, &val, errors);
         let description = match entry.get("description") {
             None | Some(Value::Null) => String::new(),
-            Some(v) => {
-                string(&format!("{item_path}.description"), v, MAX_TEXT, errors).unwrap_or_default()
-            }
+            Some(v) => string(&format!("{item_path}.description"), v, MAX_TEXT, errors).unwrap_or_default(),
         };
         out.push(serde_json::json!({"key": key, "value": val, "description": description}));
     }
@@ -369,30 +307,17 @@ fn key_values(path: &str, value: &Value, errors: &mut FieldErrors) -> Option<Val
 
 fn refresh_request(path: &str, value: &Value, errors: &mut FieldErrors) -> Option<Value> {
     let Value::Object(given) = value else {
-        errors.add(
-            path,
-            "must be an object with method, url, headers, parameters, body_format and pointers",
-        );
+        errors.add(path, "must be an object with method, url, headers, parameters, body_format and pointers");
         return None;
     };
     let before = errors.0.len();
     for key in given.keys() {
         if !REFRESH_REQUEST_FIELDS.iter().any(|f| f.name == key) {
-            errors.add(
-                format!("{path}.{key}"),
-                "is not a field of a refresh request",
-            );
+            errors.add(format!("{path}.{key}"), "is not a field of a refresh request");
         }
     }
     let mut out = Map::new();
-    for RefreshField {
-        name,
-        ty,
-        default,
-        required,
-        ..
-    } in REFRESH_REQUEST_FIELDS
-    {
+    for RefreshField { name, ty, default, required, .. } in REFRESH_REQUEST_FIELDS {
         let sub = format!("{path}.{name}");
         let parsed = match given.get(*name) {
             None | Some(Value::Null) => None,
@@ -455,18 +380,9 @@ mod tests {
         );
         assert_eq!(e.0["name"], vec!["must be a string, not a number"]);
         assert_eq!(e.0["token_method"], vec!["must be one of: POST, GET"]);
-        assert_eq!(
-            e.0["scope_separator"],
-            vec!["must be at most one character"]
-        );
-        assert_eq!(
-            e.0["signature_method"],
-            vec!["is not a field of OAuth 2.0 Provider"]
-        );
-        assert_eq!(
-            e.0["token_endpoint"],
-            vec!["must be an http:// or https:// URL"]
-        );
+        assert_eq!(e.0["scope_separator"], vec!["must be at most one character"]);
+        assert_eq!(e.0["signature_method"], vec!["is not a field of OAuth 2.0 Provider"]);
+        assert_eq!(e.0["token_endpoint"], vec!["must be an http:// or https:// URL"]);
         assert_eq!(e.0["colour"], vec!["is not a field of providers"]);
     }
 
@@ -478,10 +394,7 @@ mod tests {
             json!({"request_token_parameters": [{"key": "a", "value": "1"}, {"key": "a"}, {"key": " "}, {"key": "b", "value": "{{ x"}]}),
         );
         assert!(e.0["request_token_parameters[1].key"][0].contains("twice"));
-        assert_eq!(
-            e.0["request_token_parameters[2].key"],
-            vec!["must not be blank"]
-        );
+        assert_eq!(e.0["request_token_parameters[2].key"], vec!["must not be blank"]);
         assert!(e.0["request_token_parameters[3].value"][0].starts_with("is not a valid template"));
     }
 
@@ -490,9 +403,7 @@ mod tests {
         let input = parse(
             Kind::Provider,
             "oauth2",
-            json!({"refresh_request": {"url": "https://x/token"}})
-                .as_object()
-                .unwrap(),
+            json!({"refresh_request": {"url": "https://x/token"}}).as_object().unwrap(),
         )
         .ok()
         .unwrap();

@@ -16,12 +16,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [
-        Kind::Provider,
-        Kind::Scope,
-        Kind::Client,
-        Kind::Authorization,
-    ];
+    pub const ALL: [Kind; 4] = [Kind::Provider, Kind::Scope, Kind::Client, Kind::Authorization];
 
     /// The plural path segment: `providers`, `scopes`, `clients`, `authorizations`.
     pub fn as_str(self) -> &'static str {
@@ -223,15 +218,7 @@ impl Field {
 }
 
 const fn f(name: &'static str, ty: FieldType, description: &'static str) -> Field {
-    Field {
-        name,
-        ty,
-        types: Types::All,
-        required: Types::None,
-        read_only: false,
-        default: None,
-        description,
-    }
+    Field { name, ty, types: Types::All, required: Types::None, read_only: false, default: None, description }
 }
 
 impl Field {
@@ -271,54 +258,21 @@ pub const STATUSES: &[&str] = &["unauthorized", "authorized", "expired", "failed
 pub const TEMPLATE_SCOPE: &str = "{{scope}}";
 
 static PROVIDER_TYPES: &[TypeSpec] = &[
-    TypeSpec {
-        name: "oauth2",
-        label: "OAuth 2.0 Provider",
-    },
-    TypeSpec {
-        name: "oauth1",
-        label: "OAuth 1.0a Provider",
-    },
-    TypeSpec {
-        name: "generic",
-        label: "Generic Provider",
-    },
+    TypeSpec { name: "oauth2", label: "OAuth 2.0 Provider" },
+    TypeSpec { name: "oauth1", label: "OAuth 1.0a Provider" },
+    TypeSpec { name: "generic", label: "Generic Provider" },
 ];
-static SCOPE_TYPES: &[TypeSpec] = &[TypeSpec {
-    name: "scope",
-    label: "OAuth 2.0 Scope",
-}];
+static SCOPE_TYPES: &[TypeSpec] = &[TypeSpec { name: "scope", label: "OAuth 2.0 Scope" }];
 static CLIENT_TYPES: &[TypeSpec] = &[
-    TypeSpec {
-        name: "remote_oauth",
-        label: "Remote OAuth Client",
-    },
-    TypeSpec {
-        name: "generic",
-        label: "Generic Client",
-    },
+    TypeSpec { name: "remote_oauth", label: "Remote OAuth Client" },
+    TypeSpec { name: "generic", label: "Generic Client" },
 ];
 static AUTHORIZATION_TYPES: &[TypeSpec] = &[
-    TypeSpec {
-        name: "oauth2",
-        label: "OAuth 2.0 Authorization",
-    },
-    TypeSpec {
-        name: "oauth1",
-        label: "OAuth 1.0a Authorization",
-    },
-    TypeSpec {
-        name: "basic",
-        label: "Basic Authorization",
-    },
-    TypeSpec {
-        name: "api_key",
-        label: "API Key Authorization",
-    },
-    TypeSpec {
-        name: "generic",
-        label: "Generic Callback Authorization",
-    },
+    TypeSpec { name: "oauth2", label: "OAuth 2.0 Authorization" },
+    TypeSpec { name: "oauth1", label: "OAuth 1.0a Authorization" },
+    TypeSpec { name: "basic", label: "Basic Authorization" },
+    TypeSpec { name: "api_key", label: "API Key Authorization" },
+    TypeSpec { name: "generic", label: "Generic Callback Authorization" },
 ];
 
 const OAUTH: &[&str] = &["oauth1", "oauth2"];
@@ -326,38 +280,12 @@ const OAUTH2: &[&str] = &["oauth2"];
 const OAUTH1: &[&str] = &["oauth1"];
 
 static PROVIDER_FIELDS: &[Field] = &[
-    f(
-        "namespace",
-        FieldType::Text,
-        "Groups records; part of the natural key.",
-    )
-    .required(),
-    f(
-        "name",
-        FieldType::Text,
-        "Unique within the namespace across all provider types.",
-    )
-    .required(),
-    f(
-        "authorization_endpoint",
-        FieldType::UrlTemplate,
-        "Where the resource owner's browser is sent to grant access.",
-    )
-    .required_for(OAUTH),
-    f(
-        "response_type",
-        FieldType::Enum(&["code"]),
-        "The OAuth response type.",
-    )
-    .only(OAUTH)
-    .default("code"),
-    f(
-        "token_endpoint",
-        FieldType::UrlTemplate,
-        "Where tokens are requested.",
-    )
-    .only(OAUTH)
-    .required_for(OAUTH),
+    f("namespace", FieldType::Text, "Groups records; part of the natural key.").required(),
+    f("name", FieldType::Text, "Unique within the namespace across all provider types.").required(),
+    f("authorization_endpoint", FieldType::UrlTemplate, "Where the resource owner's browser is sent to grant access.")
+        .required_for(OAUTH),
+    f("response_type", FieldType::Enum(&["code"]), "The OAuth response type.").only(OAUTH).default("code"),
+    f("token_endpoint", FieldType::UrlTemplate, "Where tokens are requested.").only(OAUTH).required_for(OAUTH),
     f(
         "token_method",
         FieldType::Enum(TOKEN_METHODS),
@@ -365,26 +293,14 @@ static PROVIDER_FIELDS: &[Field] = &[
     )
     .only(OAUTH)
     .default("POST"),
-    f(
-        "refresh_token_strategy",
-        FieldType::Enum(REFRESH_STRATEGIES),
-        "How expired tokens are renewed.",
-    )
-    .only(OAUTH2)
-    .default("none"),
-    f(
-        "refresh_request",
-        FieldType::RefreshRequest,
-        "The declarative refresh request of the custom strategy.",
-    )
-    .only(OAUTH2),
-    f(
-        "scope_separator",
-        FieldType::Separator,
-        "Joins scope names; at most one character, blank means one space.",
-    )
-    .only(OAUTH2)
-    .default(" "),
+    f("refresh_token_strategy", FieldType::Enum(REFRESH_STRATEGIES), "How expired tokens are renewed.")
+        .only(OAUTH2)
+        .default("none"),
+    f("refresh_request", FieldType::RefreshRequest, "The declarative refresh request of the custom strategy.")
+        .only(OAUTH2),
+    f("scope_separator", FieldType::Separator, "Joins scope names; at most one character, blank means one space.")
+        .only(OAUTH2)
+        .default(" "),
     f(
         "token_endpoint_auth_method",
         FieldType::Enum(AUTH_METHODS),
@@ -392,264 +308,85 @@ static PROVIDER_FIELDS: &[Field] = &[
     )
     .only(OAUTH2)
     .default("client_secret_post"),
-    f(
-        "pkce",
-        FieldType::Enum(PKCE_MODES),
-        "Proof Key for Code Exchange: auto, s256 or off.",
-    )
-    .only(OAUTH2)
-    .default("auto"),
-    f(
-        "revocation_endpoint",
-        FieldType::UrlTemplate,
-        "Optional RFC 7009 token revocation endpoint.",
-    )
-    .only(OAUTH2),
-    f(
-        "request_token_endpoint",
-        FieldType::UrlTemplate,
-        "Where OAuth 1.0a request tokens are obtained.",
-    )
-    .only(OAUTH1)
-    .required_for(OAUTH1),
-    f(
-        "signature_method",
-        FieldType::Enum(SIGNATURE_METHODS),
-        "How OAuth 1.0a requests are signed.",
-    )
-    .only(OAUTH1)
-    .default("HMAC-SHA1"),
+    f("pkce", FieldType::Enum(PKCE_MODES), "Proof Key for Code Exchange: auto, s256 or off.")
+        .only(OAUTH2)
+        .default("auto"),
+    f("revocation_endpoint", FieldType::UrlTemplate, "Optional RFC 7009 token revocation endpoint.").only(OAUTH2),
+    f("request_token_endpoint", FieldType::UrlTemplate, "Where OAuth 1.0a request tokens are obtained.")
+        .only(OAUTH1)
+        .required_for(OAUTH1),
+    f("signature_method", FieldType::Enum(SIGNATURE_METHODS), "How OAuth 1.0a requests are signed.")
+        .only(OAUTH1)
+        .default("HMAC-SHA1"),
 ];
 
 static SCOPE_FIELDS: &[Field] = &[
-    f(
-        "provider",
-        FieldType::Reference(Kind::Provider),
-        "The oauth2 provider that defines the scope.",
-    )
-    .required(),
-    f(
-        "name",
-        FieldType::Template,
-        "The scope as sent to the provider; may be a template.",
-    )
-    .required(),
-    f(
-        "description",
-        FieldType::Description,
-        "What the scope grants.",
-    ),
+    f("provider", FieldType::Reference(Kind::Provider), "The oauth2 provider that defines the scope.").required(),
+    f("name", FieldType::Template, "The scope as sent to the provider; may be a template.").required(),
+    f("description", FieldType::Description, "What the scope grants."),
 ];
 
 const REMOTE: &[&str] = &["remote_oauth"];
 
 static CLIENT_FIELDS: &[Field] = &[
-    f(
-        "provider",
-        FieldType::Reference(Kind::Provider),
-        "The provider the client is registered with.",
-    )
-    .required(),
-    f(
-        "namespace",
-        FieldType::Text,
-        "Defaults to the provider's namespace.",
-    ),
+    f("provider", FieldType::Reference(Kind::Provider), "The provider the client is registered with.").required(),
+    f("namespace", FieldType::Text, "Defaults to the provider's namespace."),
     f("name", FieldType::Text, "Unique per provider.").required(),
     f("identifier", FieldType::Secret, "The client id."),
     f("secret", FieldType::Secret, "The client secret."),
-    f(
-        "request_token_parameters",
-        FieldType::KeyValues,
-        "Added to every token request (code exchange and refresh).",
-    )
-    .only(REMOTE),
-    f(
-        "request_token_headers",
-        FieldType::KeyValues,
-        "Added as HTTP headers to every token request.",
-    )
-    .only(REMOTE),
-    f(
-        "template_parameters",
-        FieldType::KeyValues,
-        "Variables for the client's templates.",
-    ),
+    f("request_token_parameters", FieldType::KeyValues, "Added to every token request (code exchange and refresh).")
+        .only(REMOTE),
+    f("request_token_headers", FieldType::KeyValues, "Added as HTTP headers to every token request.").only(REMOTE),
+    f("template_parameters", FieldType::KeyValues, "Variables for the client's templates."),
 ];
 
 const WITH_CLIENT: &[&str] = &["oauth2", "oauth1", "generic"];
 const OAUTH_FLOW: &[&str] = &["oauth2", "oauth1"];
 
 static AUTHORIZATION_FIELDS: &[Field] = &[
-    f(
-        "namespace",
-        FieldType::Text,
-        "Groups records; may be empty.",
-    )
-    .default(""),
-    f(
-        "name",
-        FieldType::Text,
-        "Unique within the namespace across all authorization types.",
-    )
-    .required(),
-    f(
-        "client",
-        FieldType::Reference(Kind::Client),
-        "The client the grant is requested with.",
-    )
-    .only(WITH_CLIENT)
-    .required_for(WITH_CLIENT),
-    f(
-        "scopes",
-        FieldType::References(Kind::Scope),
-        "Scopes of the client's provider, by name or id.",
-    )
-    .only(OAUTH2),
-    f(
-        "grant_type",
-        FieldType::Enum(GRANT_TYPES),
-        "authorization_code (browser) or client_credentials.",
-    )
-    .only(OAUTH2)
-    .default("authorization_code"),
-    f(
-        "parameters",
-        FieldType::KeyValues,
-        "Extra query parameters of the authorize URL.",
-    )
-    .only(WITH_CLIENT),
-    f(
-        "template_parameters",
-        FieldType::KeyValues,
-        "Variables for templates, overriding the client's.",
-    )
-    .only(WITH_CLIENT),
-    f(
-        "callback_key",
-        FieldType::Text,
-        "The query parameter that carries the callback URL.",
-    )
-    .only(&["generic"])
-    .default("redirect_uri"),
-    f(
-        "capture",
-        FieldType::Names,
-        "Callback query parameters kept as template parameters.",
-    )
-    .only(&["generic"]),
-    f(
-        "username",
-        FieldType::Secret,
-        "The basic authentication user name.",
-    )
-    .only(&["basic"]),
-    f(
-        "password",
-        FieldType::Secret,
-        "The basic authentication password.",
-    )
-    .only(&["basic"]),
-    f(
-        "key_name",
-        FieldType::Text,
-        "The header or query parameter that carries the key.",
-    )
-    .only(&["api_key"])
-    .required_for(&["api_key"]),
-    f("key_value", FieldType::Secret, "The API key.").only(&["api_key"]),
-    f(
-        "placement",
-        FieldType::Enum(PLACEMENTS),
-        "Where the key goes: header or query.",
-    )
-    .only(&["api_key"])
-    .default("header"),
-    f(
-        "metadata",
-        FieldType::Object,
-        "Free JSON kept with the authorization.",
-    ),
-    f(
-        "status",
-        FieldType::Enum(STATUSES),
-        "unauthorized, authorized, expired or failed.",
-    )
-    .read_only()
-    .default("unauthorized"),
-    f(
-        "authorized",
-        FieldType::Bool,
-        "Whether the authorization can be used now.",
-    )
-    .read_only(),
-    f(
-        "authorized_at",
-        FieldType::Timestamp,
-        "When the grant was obtained.",
-    )
-    .read_only(),
-    f(
-        "last_error",
-        FieldType::Object,
-        "The last error reported by the provider.",
-    )
-    .read_only(),
-    f(
-        "token_type",
-        FieldType::Text,
-        "The token type returned by the provider.",
-    )
-    .only(OAUTH2)
-    .read_only(),
-    f(
-        "expires_at",
-        FieldType::Timestamp,
-        "When the access token expires.",
-    )
-    .only(OAUTH2)
-    .read_only(),
-    f(
-        "granted_scope",
-        FieldType::Text,
-        "The scope string the provider returned.",
-    )
-    .only(OAUTH2)
-    .read_only(),
-    f(
-        "realm_id",
-        FieldType::Text,
-        "The realmId returned by OAuth 1.0a providers that have one.",
-    )
-    .only(OAUTH1)
-    .read_only(),
-    f("access_token", FieldType::Secret, "The access token.")
-        .only(OAUTH_FLOW)
-        .read_only(),
-    f("refresh_token", FieldType::Secret, "The refresh token.")
+    f("namespace", FieldType::Text, "Groups records; may be empty.").default(""),
+    f("name", FieldType::Text, "Unique within the namespace across all authorization types.").required(),
+    f("client", FieldType::Reference(Kind::Client), "The client the grant is requested with.")
+        .only(WITH_CLIENT)
+        .required_for(WITH_CLIENT),
+    f("scopes", FieldType::References(Kind::Scope), "Scopes of the client's provider, by name or id.").only(OAUTH2),
+    f("grant_type", FieldType::Enum(GRANT_TYPES), "authorization_code (browser) or client_credentials.")
         .only(OAUTH2)
+        .default("authorization_code"),
+    f("parameters", FieldType::KeyValues, "Extra query parameters of the authorize URL.").only(WITH_CLIENT),
+    f("template_parameters", FieldType::KeyValues, "Variables for templates, overriding the client's.")
+        .only(WITH_CLIENT),
+    f("callback_key", FieldType::Text, "The query parameter that carries the callback URL.")
+        .only(&["generic"])
+        .default("redirect_uri"),
+    f("capture", FieldType::Names, "Callback query parameters kept as template parameters.").only(&["generic"]),
+    f("username", FieldType::Secret, "The basic authentication user name.").only(&["basic"]),
+    f("password", FieldType::Secret, "The basic authentication password.").only(&["basic"]),
+    f("key_name", FieldType::Text, "The header or query parameter that carries the key.")
+        .only(&["api_key"])
+        .required_for(&["api_key"]),
+    f("key_value", FieldType::Secret, "The API key.").only(&["api_key"]),
+    f("placement", FieldType::Enum(PLACEMENTS), "Where the key goes: header or query.")
+        .only(&["api_key"])
+        .default("header"),
+    f("metadata", FieldType::Object, "Free JSON kept with the authorization."),
+    f("status", FieldType::Enum(STATUSES), "unauthorized, authorized, expired or failed.")
+        .read_only()
+        .default("unauthorized"),
+    f("authorized", FieldType::Bool, "Whether the authorization can be used now.").read_only(),
+    f("authorized_at", FieldType::Timestamp, "When the grant was obtained.").read_only(),
+    f("last_error", FieldType::Object, "The last error reported by the provider.").read_only(),
+    f("token_type", FieldType::Text, "The token type returned by the provider.").only(OAUTH2).read_only(),
+    f("expires_at", FieldType::Timestamp, "When the access token expires.").only(OAUTH2).read_only(),
+    f("granted_scope", FieldType::Text, "The scope string the provider returned.").only(OAUTH2).read_only(),
+    f("realm_id", FieldType::Text, "The realmId returned by OAuth 1.0a providers that have one.")
+        .only(OAUTH1)
         .read_only(),
-    f(
-        "id_token",
-        FieldType::Secret,
-        "The OpenID Connect id token.",
-    )
-    .only(OAUTH2)
-    .read_only(),
-    f(
-        "token_response",
-        FieldType::Secret,
-        "The provider's whole token response.",
-    )
-    .only(OAUTH2)
-    .read_only(),
-    f(
-        "access_token_secret",
-        FieldType::Secret,
-        "The OAuth 1.0a token secret.",
-    )
-    .only(OAUTH1)
-    .read_only(),
+    f("access_token", FieldType::Secret, "The access token.").only(OAUTH_FLOW).read_only(),
+    f("refresh_token", FieldType::Secret, "The refresh token.").only(OAUTH2).read_only(),
+    f("id_token", FieldType::Secret, "The OpenID Connect id token.").only(OAUTH2).read_only(),
+    f("token_response", FieldType::Secret, "The provider's whole token response.").only(OAUTH2).read_only(),
+    f("access_token_secret", FieldType::Secret, "The OAuth 1.0a token secret.").only(OAUTH1).read_only(),
 ];
 
 /// Fields of the custom refresh request (a provider's `refresh_request`).
@@ -737,12 +474,7 @@ mod tests {
             for t in kind.types() {
                 for field in kind.fields() {
                     if field.is_required_for(t.name) {
-                        assert!(
-                            field.applies_to(t.name),
-                            "{kind}.{} required for {} but absent",
-                            field.name,
-                            t.name
-                        );
+                        assert!(field.applies_to(t.name), "{kind}.{} required for {} but absent", field.name, t.name);
                     }
                 }
             }

@@ -4,8 +4,10 @@
 
 mod error;
 pub mod filter;
+pub mod flows;
 mod input;
 mod kind;
+pub mod oauth2;
 mod record;
 pub mod schema;
 pub mod service;

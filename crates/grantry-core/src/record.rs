@@ -104,9 +104,7 @@ pub struct Record {
 impl Record {
     /// The record a (parent, name) natural key hangs on: a scope's or client's provider.
     pub fn key_parent(&self) -> Option<&Id> {
-        self.kind
-            .key_parent()
-            .and_then(|field| self.reference(field))
+        self.kind.key_parent().and_then(|field| self.reference(field))
     }
     pub fn reference(&self, field: &str) -> Option<&Id> {
         self.refs.get(field).and_then(|ids| ids.first())

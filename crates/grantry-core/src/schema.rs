@@ -99,41 +99,21 @@ pub fn kind_schema(kind: Kind) -> Value {
             if field.read_only {
                 o.insert("readOnly".into(), json!(true));
             }
-            let having: Vec<&str> = types
-                .iter()
-                .copied()
-                .filter(|t| field.applies_to(t))
-                .collect();
+            let having: Vec<&str> = types.iter().copied().filter(|t| field.applies_to(t)).collect();
             if having.len() != types.len() {
                 o.insert("x-types".into(), json!(having));
             }
         }
         props.insert(field.name.into(), schema);
     }
-    props.insert(
-        "created_at".into(),
-        json!({"type": "string", "format": "date-time", "readOnly": true}),
-    );
-    props.insert(
-        "updated_at".into(),
-        json!({"type": "string", "format": "date-time", "readOnly": true}),
-    );
+    props.insert("created_at".into(), json!({"type": "string", "format": "date-time", "readOnly": true}));
+    props.insert("updated_at".into(), json!({"type": "string", "format": "date-time", "readOnly": true}));
     if kind.has_origin() {
-        props.insert(
-            "origin".into(),
-            json!({"type": "string", "enum": ["default", "shared"], "readOnly": true}),
-        );
+        props.insert("origin".into(), json!({"type": "string", "enum": ["default", "shared"], "readOnly": true}));
     }
-    let secret_fields: Vec<&str> = kind
-        .fields()
-        .iter()
-        .filter(|f| f.is_secret())
-        .map(|f| f.name)
-        .collect();
-    let secret_props: Map<String, Value> = secret_fields
-        .iter()
-        .map(|f| ((*f).to_owned(), json!({"type": "boolean"})))
-        .collect();
+    let secret_fields: Vec<&str> = kind.fields().iter().filter(|f| f.is_secret()).map(|f| f.name).collect();
+    let secret_props: Map<String, Value> =
+        secret_fields.iter().map(|f| ((*f).to_owned(), json!({"type": "boolean"}))).collect();
     props.insert(
         "secrets".into(),
         json!({"type": "object", "readOnly": true, "description": "Which secret fields are set; values are never shown.", "properties": secret_props}),
@@ -144,11 +124,7 @@ pub fn kind_schema(kind: Kind) -> Value {
         .filter(|f| !f.read_only && kind.types().iter().all(|t| f.is_required_for(t.name)))
         .map(|f| f.name)
         .collect();
-    let mut required: Vec<&str> = if kind.has_single_type() {
-        Vec::new()
-    } else {
-        vec!["type"]
-    };
+    let mut required: Vec<&str> = if kind.has_single_type() { Vec::new() } else { vec!["type"] };
     required.extend(always.iter().copied());
     let per_type: Vec<Value> = kind
         .types()

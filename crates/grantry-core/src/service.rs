@@ -13,8 +13,8 @@ use crate::filter::{Condition, ListQuery};
 use crate::input::{self, json_type, Input};
 use crate::store::{Store, StoreError};
 use crate::{
-    seal_context, timestamp, Clock, Error, FieldErrors, FieldType, Id, Kind, NaturalKey, Record,
-    Referrer, Sealer, TEMPLATE_SCOPE,
+    seal_context, timestamp, Clock, Error, FieldErrors, FieldType, Id, Kind, NaturalKey, Record, Referrer, Sealer,
+    TEMPLATE_SCOPE,
 };
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -66,21 +66,13 @@ impl From<StoreError> for Error {
 }
 
 fn body_object(body: &Value) -> Result<&Map<String, Value>, Error> {
-    body.as_object().ok_or_else(|| {
-        Error::BadRequest(format!(
-            "the body must be a JSON object, not {}",
-            json_type(body)
-        ))
-    })
+    body.as_object()
+        .ok_or_else(|| Error::BadRequest(format!("the body must be a JSON object, not {}", json_type(body))))
 }
 
 impl Records {
     pub fn new(store: Arc<dyn Store>, sealer: Arc<dyn Sealer>, clock: Arc<dyn Clock>) -> Self {
-        Records {
-            store,
-            sealer,
-            clock,
-        }
+        Records { store, sealer, clock }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -109,12 +101,7 @@ impl Records {
         let (records, total) = self.store.list(kind, query).await?;
         let ctx = self.context(&records).await?;
         let items = records.iter().map(|r| view(r, &ctx)).collect();
-        Ok(Page {
-            items,
-            total,
-            page: query.page,
-            per_page: query.per_page,
-        })
+        Ok(Page { items, total, page: query.page, per_page: query.per_page })
     }
 
     pub async fn delete(&self, kind: Kind, id: &Id) -> Result<(), Error> {
@@ -122,10 +109,7 @@ impl Records {
         if is_template_scope(&record) {
             let ctx = self.context(std::slice::from_ref(&record)).await?;
             return Err(Error::Conflict {
-                message: format!(
-                    "scope {} is part of its provider and is removed only with it",
-                    label(&record, &ctx)
-                ),
+                message: format!("scope {} is part of its provider and is removed only with it", label(&record, &ctx)),
                 referrers: Vec::new(),
             });
         }
@@ -135,12 +119,8 @@ impl Records {
     /// Deletes the selected records; the `{{scope}}` scopes of providers that
     /// stay are skipped, as they leave only with their provider.
     pub async fn delete_many(&self, kind: Kind, selection: &Selection) -> Result<u64, Error> {
-        let records: Vec<Record> = self
-            .select(kind, selection)
-            .await?
-            .into_iter()
-            .filter(|r| !is_template_scope(r))
-            .collect();
+        let records: Vec<Record> =
+            self.select(kind, selection).await?.into_iter().filter(|r| !is_template_scope(r)).collect();
         self.delete_records(records).await
     }
 
@@ -171,18 +151,11 @@ impl Records {
 
     // ---- creating and changing ---------------------------------------------
 
-    fn create_record<'a>(
-        &'a self,
-        kind: Kind,
-        body: &'a Map<String, Value>,
-    ) -> BoxFuture<'a, Result<Record, Error>> {
+    fn create_record<'a>(&'a self, kind: Kind, body: &'a Map<String, Value>) -> BoxFuture<'a, Result<Record, Error>> {
         Box::pin(async move {
             let rtype = input::record_type(kind, body)?;
             let input = input::parse(kind, rtype, body).map_err(Error::Validation)?;
-            let (refs, ctx) = self
-                .resolve_refs(kind, rtype, &input, None)
-                .await
-                .map_err(Error::Validation)?;
+            let (refs, ctx) = self.resolve_refs(kind, rtype, &input, None).await.map_err(Error::Validation)?;
             let now = timestamp(self.clock.now());
             let mut record = Record {
                 id: Id::generate(),
@@ -215,43 +188,29 @@ impl Records {
             if kind == Kind::Provider && rtype == "oauth2" {
                 batch.push(template_scope(&record));
             }
-            self.store
-                .insert(&batch)
-                .await
-                .map_err(|e| self.write_error(e, &record, &ctx))?;
+            self.store.insert(&batch).await.map_err(|e| self.write_error(e, &record, &ctx))?;
             Ok(record)
         })
     }
 
-    async fn patch_record(
-        &self,
-        existing: Record,
-        body: &Map<String, Value>,
-    ) -> Result<(Record, Saved), Error> {
+    async fn patch_record(&self, existing: Record, body: &Map<String, Value>) -> Result<(Record, Saved), Error> {
         let kind = existing.kind;
         let rtype = existing.rtype.clone();
         if let Some(t) = body.get("type") {
             if t.as_str().map(str::trim) != Some(rtype.as_str()) && !kind.has_single_type() {
                 return Err(Error::field(
                     "type",
-                    format!(
-                        "cannot be changed (this record is {rtype}); create a new record instead"
-                    ),
+                    format!("cannot be changed (this record is {rtype}); create a new record instead"),
                 ));
             }
         }
         let input = input::parse(kind, &rtype, body).map_err(Error::Validation)?;
-        let (refs, ctx) = self
-            .resolve_refs(kind, &rtype, &input, Some(&existing))
-            .await
-            .map_err(Error::Validation)?;
+        let (refs, ctx) = self.resolve_refs(kind, &rtype, &input, Some(&existing)).await.map_err(Error::Validation)?;
         let mut record = existing.clone();
         record.refs = refs;
         for (name, value) in &input.values {
             match value {
-                Value::Null if name == "namespace" || name == "name" => {
-                    set_value(&mut record, name, json!(""))
-                }
+                Value::Null if name == "namespace" || name == "name" => set_value(&mut record, name, json!("")),
                 Value::Null => {
                     record.data.remove(name);
                 }
@@ -262,10 +221,7 @@ impl Records {
         self.derive(&mut record, &ctx);
         let mut errors = validate(&record, &ctx);
         if is_template_scope(&existing) && record.name != existing.name {
-            errors.add(
-                "name",
-                format!("the {TEMPLATE_SCOPE} scope of a provider cannot be renamed"),
-            );
+            errors.add("name", format!("the {TEMPLATE_SCOPE} scope of a provider cannot be renamed"));
         }
         errors.into_result()?;
         let unchanged = !secrets_changed
@@ -277,10 +233,7 @@ impl Records {
             return Ok((existing, Saved::Unchanged));
         }
         record.updated_at = timestamp(self.clock.now());
-        self.store
-            .update(&record)
-            .await
-            .map_err(|e| self.write_error(e, &record, &ctx))?;
+        self.store.update(&record).await.map_err(|e| self.write_error(e, &record, &ctx))?;
         Ok((record, Saved::Updated))
     }
 
@@ -308,12 +261,7 @@ impl Records {
 
     /// Seals the secrets the input sets and drops the ones it clears. Says
     /// whether any stored secret changed (a value equal to the stored one does not).
-    fn apply_secrets(
-        &self,
-        record: &mut Record,
-        input: &Input,
-        existing: Option<&Record>,
-    ) -> Result<bool, Error> {
+    fn apply_secrets(&self, record: &mut Record, input: &Input, existing: Option<&Record>) -> Result<bool, Error> {
         let mut changed = false;
         for (field, value) in &input.secrets {
             let context = seal_context(&record.id, field);
@@ -321,17 +269,11 @@ impl Records {
                 None => changed |= record.secrets.remove(*field).is_some(),
                 Some(secret) => {
                     let same = match existing.and_then(|e| e.secrets.get(*field)) {
-                        Some(sealed) => {
-                            self.sealer.open(sealed, &context)?.expose_secret()
-                                == secret.expose_secret()
-                        }
+                        Some(sealed) => self.sealer.open(sealed, &context)?.expose_secret() == secret.expose_secret(),
                         None => false,
                     };
                     if !same {
-                        record.secrets.insert(
-                            (*field).to_owned(),
-                            self.sealer.seal(secret.expose_secret(), &context)?,
-                        );
+                        record.secrets.insert((*field).to_owned(), self.sealer.seal(secret.expose_secret(), &context)?);
                         changed = true;
                     }
                 }
@@ -352,18 +294,11 @@ impl Records {
                 let status = match record.rtype.as_str() {
                     "basic" => credential_status(record, &["username", "password"]),
                     "api_key" => credential_status(record, &["key_value"]),
-                    _ => record
-                        .data
-                        .get("status")
-                        .and_then(Value::as_str)
-                        .unwrap_or("unauthorized")
-                        .to_owned(),
+                    _ => record.data.get("status").and_then(Value::as_str).unwrap_or("unauthorized").to_owned(),
                 };
                 let authorized = status == "authorized";
                 if authorized && !record.data.contains_key("authorized_at") {
-                    record
-                        .data
-                        .insert("authorized_at".into(), json!(timestamp(self.clock.now())));
+                    record.data.insert("authorized_at".into(), json!(timestamp(self.clock.now())));
                 }
                 if !authorized && matches!(record.rtype.as_str(), "basic" | "api_key") {
                     record.data.remove("authorized_at");
@@ -380,9 +315,7 @@ impl Records {
             StoreError::Duplicate(kind) => {
                 let scope = match record.key_parent().and_then(|p| ctx.get(p)) {
                     Some(parent) => format!("for provider {}", label(parent, ctx)),
-                    None if kind == Kind::Authorization && record.namespace.is_empty() => {
-                        "without a namespace".into()
-                    }
+                    None if kind == Kind::Authorization && record.namespace.is_empty() => "without a namespace".into(),
                     None => format!("in namespace {}", record.namespace),
                 };
                 Error::field("name", format!("is already taken {scope}"))
@@ -434,18 +367,8 @@ impl Records {
         };
         // Load what is referenced but not yet at hand, then the key parents of those.
         for _ in 0..2 {
-            let mut missing: Vec<Id> = refs
-                .values()
-                .flatten()
-                .filter(|id| !ctx.contains_key(*id))
-                .cloned()
-                .collect();
-            missing.extend(
-                ctx.values()
-                    .filter_map(Record::key_parent)
-                    .filter(|id| !ctx.contains_key(*id))
-                    .cloned(),
-            );
+            let mut missing: Vec<Id> = refs.values().flatten().filter(|id| !ctx.contains_key(*id)).cloned().collect();
+            missing.extend(ctx.values().filter_map(Record::key_parent).filter(|id| !ctx.contains_key(*id)).cloned());
             if missing.is_empty() {
                 break;
             }
@@ -466,11 +389,7 @@ impl Records {
                 other => {
                     errors.add(
                         field.name,
-                        format!(
-                            "must be a list of {} names or ids, not {}",
-                            target.singular(),
-                            json_type(other)
-                        ),
+                        format!("must be a list of {} names or ids, not {}", target.singular(), json_type(other)),
                     );
                     continue;
                 }
@@ -501,12 +420,7 @@ impl Records {
             refs.insert(field.name.to_owned(), ids);
         }
         // Scopes kept from the existing record are needed to check they still fit the client.
-        let missing: Vec<Id> = refs
-            .values()
-            .flatten()
-            .filter(|id| !ctx.contains_key(*id))
-            .cloned()
-            .collect();
+        let missing: Vec<Id> = refs.values().flatten().filter(|id| !ctx.contains_key(*id)).cloned().collect();
         if !missing.is_empty() {
             for record in self.store.get_many(&missing).await.map_err(internal)? {
                 ctx.insert(record.id.clone(), record);
@@ -549,9 +463,7 @@ impl Records {
                 Value::String(id) => by_id(id).await,
                 Value::Object(o) if o.contains_key("type") && !kind.has_single_type() => {
                     if !allow_create {
-                        return Err(fail(
-                            "must name an existing record here, not a new one".into(),
-                        ));
+                        return Err(fail("must name an existing record here, not a new one".into()));
                     }
                     match self.create_record(kind, o).await {
                         Ok(record) => Ok(record),
@@ -569,17 +481,11 @@ impl Records {
                 Value::Object(o) => {
                     let key = self.natural_key(kind, o, path).await?;
                     let Some(key) = key else {
-                        return Err(fail(
-                            "must name an existing record here, not a new one".into(),
-                        ));
+                        return Err(fail("must name an existing record here, not a new one".into()));
                     };
                     match self.store.find_by_key(kind, &key).await {
                         Ok(Some(r)) => Ok(r),
-                        Ok(None) => Err(fail(format!(
-                            "no {} {}",
-                            kind.singular(),
-                            self.describe_key(&key).await
-                        ))),
+                        Ok(None) => Err(fail(format!("no {} {}", kind.singular(), self.describe_key(&key).await))),
                         Err(e) => Err(fail(format!("could not be looked up: {e}"))),
                     }
                 }
@@ -612,10 +518,7 @@ impl Records {
                 Some(Value::String(s)) => Ok(s.trim().to_owned()),
                 Some(other) => {
                     let mut errors = FieldErrors::default();
-                    errors.add(
-                        at(field),
-                        format!("must be a string, not {}", json_type(other)),
-                    );
+                    errors.add(at(field), format!("must be a string, not {}", json_type(other)));
                     Err(errors)
                 }
             }
@@ -627,10 +530,7 @@ impl Records {
             return Err(errors);
         }
         match kind.key_parent() {
-            None => Ok(Some(NaturalKey::Namespaced {
-                namespace: text("namespace")?,
-                name,
-            })),
+            None => Ok(Some(NaturalKey::Namespaced { namespace: text("namespace")?, name })),
             Some(parent_field) => {
                 let parent_value = o.get(parent_field).cloned().unwrap_or(Value::Null);
                 if parent_value.get("type").is_some() {
@@ -641,13 +541,8 @@ impl Records {
                     errors.add(at(parent_field), "is required");
                     return Err(errors);
                 }
-                let parent = self
-                    .resolve_one(Kind::Provider, &parent_value, &at(parent_field), false)
-                    .await?;
-                Ok(Some(NaturalKey::Child {
-                    parent: parent.id,
-                    name,
-                }))
+                let parent = self.resolve_one(Kind::Provider, &parent_value, &at(parent_field), false).await?;
+                Ok(Some(NaturalKey::Child { parent: parent.id, name }))
             }
         }
     }
@@ -656,23 +551,16 @@ impl Records {
         match key {
             NaturalKey::Namespaced { namespace, name } if namespace.is_empty() => name.clone(),
             NaturalKey::Namespaced { namespace, name } => format!("{namespace} | {name}"),
-            NaturalKey::Child { parent, name } => {
-                match self.store.get(Kind::Provider, parent).await {
-                    Ok(Some(p)) => format!("{} | {} | {name}", p.namespace, p.name),
-                    _ => name.clone(),
-                }
-            }
+            NaturalKey::Child { parent, name } => match self.store.get(Kind::Provider, parent).await {
+                Ok(Some(p)) => format!("{} | {} | {name}", p.namespace, p.name),
+                _ => name.clone(),
+            },
         }
     }
 
     /// A scope of an authorization: an id or a name of the client's provider,
     /// or an object with either.
-    async fn resolve_scope(
-        &self,
-        provider: &Id,
-        item: &Value,
-        path: &str,
-    ) -> Result<Record, FieldErrors> {
+    async fn resolve_scope(&self, provider: &Id, item: &Value, path: &str) -> Result<Record, FieldErrors> {
         let fail = |message: String| {
             let mut errors = FieldErrors::default();
             errors.add(path, message);
@@ -680,55 +568,29 @@ impl Records {
         };
         let text = match item {
             Value::String(s) => s.trim().to_owned(),
-            Value::Object(o) => match (
-                o.get("id").and_then(Value::as_str),
-                o.get("name").and_then(Value::as_str),
-            ) {
+            Value::Object(o) => match (o.get("id").and_then(Value::as_str), o.get("name").and_then(Value::as_str)) {
                 (Some(id), _) => id.trim().to_owned(),
                 (None, Some(name)) => name.trim().to_owned(),
                 _ => return Err(fail("must name a scope by name or id".into())),
             },
-            other => {
-                return Err(fail(format!(
-                    "must be a scope name or id, not {}",
-                    json_type(other)
-                )))
-            }
+            other => return Err(fail(format!("must be a scope name or id, not {}", json_type(other)))),
         };
         let lookup = async {
-            if let Some(scope) = self
-                .store
-                .get(Kind::Scope, &Id::from_string(text.clone()))
-                .await?
-            {
+            if let Some(scope) = self.store.get(Kind::Scope, &Id::from_string(text.clone())).await? {
                 return Ok(Some(scope));
             }
             self.store
-                .find_by_key(
-                    Kind::Scope,
-                    &NaturalKey::Child {
-                        parent: provider.clone(),
-                        name: text.clone(),
-                    },
-                )
+                .find_by_key(Kind::Scope, &NaturalKey::Child { parent: provider.clone(), name: text.clone() })
                 .await
         };
         match lookup.await {
             Ok(Some(scope)) if scope.key_parent() == Some(provider) => Ok(scope),
-            Ok(Some(_)) => Err(fail(format!(
-                "`{text}` is a scope of another provider than the client's"
-            ))),
+            Ok(Some(_)) => Err(fail(format!("`{text}` is a scope of another provider than the client's"))),
             Ok(None) => {
-                let provider_label = self
-                    .describe_key(&NaturalKey::Child {
-                        parent: provider.clone(),
-                        name: String::new(),
-                    })
-                    .await;
+                let provider_label =
+                    self.describe_key(&NaturalKey::Child { parent: provider.clone(), name: String::new() }).await;
                 let provider_label = provider_label.trim_end_matches(" | ").to_owned();
-                Err(fail(format!(
-                    "`{text}` is not a scope of provider {provider_label}"
-                )))
+                Err(fail(format!("`{text}` is not a scope of provider {provider_label}")))
             }
             Err(e) => Err(fail(format!("could not be looked up: {e}"))),
         }
@@ -737,27 +599,19 @@ impl Records {
     // ---- reading ----------------------------------------------------------
 
     async fn fetch(&self, kind: Kind, id: &Id) -> Result<Record, Error> {
-        self.store
-            .get(kind, id)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("no {} has id `{id}`", kind.singular())))
+        self.store.get(kind, id).await?.ok_or_else(|| Error::NotFound(format!("no {} has id `{id}`", kind.singular())))
+    }
+
+    pub async fn select_records(&self, kind: Kind, selection: &Selection) -> Result<Vec<Record>, Error> {
+        self.select(kind, selection).await
     }
 
     async fn select(&self, kind: Kind, selection: &Selection) -> Result<Vec<Record>, Error> {
         Ok(match selection {
             Selection::Ids(ids) => {
-                let mut found: Vec<Record> = self
-                    .store
-                    .get_many(ids)
-                    .await?
-                    .into_iter()
-                    .filter(|r| r.kind == kind)
-                    .collect();
-                found.sort_by(|a, b| {
-                    a.created_at
-                        .cmp(&b.created_at)
-                        .then_with(|| a.id.cmp(&b.id))
-                });
+                let mut found: Vec<Record> =
+                    self.store.get_many(ids).await?.into_iter().filter(|r| r.kind == kind).collect();
+                found.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
                 found
             }
             Selection::Filter(conditions) => self.store.find_all(kind, conditions).await?,
@@ -767,10 +621,7 @@ impl Records {
     /// Loads the records referenced by `records`, and their key parents.
     async fn context(&self, records: &[Record]) -> Result<Context, Error> {
         let mut ctx = Context::new();
-        let mut wanted: Vec<Id> = records
-            .iter()
-            .flat_map(|r| r.refs.values().flatten().cloned())
-            .collect();
+        let mut wanted: Vec<Id> = records.iter().flat_map(|r| r.refs.values().flatten().cloned()).collect();
         for _ in 0..2 {
             wanted.retain(|id| !ctx.contains_key(id));
             wanted.sort();
@@ -779,11 +630,7 @@ impl Records {
                 break;
             }
             let found = self.store.get_many(&wanted).await?;
-            wanted = found
-                .iter()
-                .filter_map(Record::key_parent)
-                .cloned()
-                .collect();
+            wanted = found.iter().filter_map(Record::key_parent).cloned().collect();
             for record in found {
                 ctx.insert(record.id.clone(), record);
             }
@@ -805,19 +652,13 @@ impl Records {
         let count = records.len() as u64;
         let mut ids: Vec<Id> = records.iter().map(|r| r.id.clone()).collect();
         // A provider's scopes go with it.
-        let providers: Vec<Id> = records
-            .iter()
-            .filter(|r| r.kind == Kind::Provider)
-            .map(|r| r.id.clone())
-            .collect();
+        let providers: Vec<Id> = records.iter().filter(|r| r.kind == Kind::Provider).map(|r| r.id.clone()).collect();
         if !providers.is_empty() {
             ids.extend(self.store.children(Kind::Scope, &providers).await?);
         }
         match self.store.delete(&ids).await {
             Ok(_) => Ok(count),
-            Err(StoreError::Referenced(referrer_ids)) => {
-                Err(self.referenced_error(&records, &referrer_ids).await)
-            }
+            Err(StoreError::Referenced(referrer_ids)) => Err(self.referenced_error(&records, &referrer_ids).await),
             Err(e) => Err(e.into()),
         }
     }
@@ -827,28 +668,12 @@ impl Records {
         let mut all: Vec<Record> = deleting.to_vec();
         all.extend(referrers.iter().cloned());
         let ctx = self.context(&all).await.unwrap_or_default();
-        let referrers: Vec<Referrer> = referrers
-            .iter()
-            .map(|r| Referrer {
-                kind: r.kind,
-                id: r.id.to_string(),
-                label: label(r, &ctx),
-            })
-            .collect();
-        let targets: Vec<String> = deleting
-            .iter()
-            .take(3)
-            .map(|r| format!("{} {}", r.kind.singular(), label(r, &ctx)))
-            .collect();
-        let more = if deleting.len() > 3 {
-            format!(" and {} more", deleting.len() - 3)
-        } else {
-            String::new()
-        };
-        let users: Vec<String> = referrers
-            .iter()
-            .map(|r| format!("{} {}", r.kind.singular(), r.label))
-            .collect();
+        let referrers: Vec<Referrer> =
+            referrers.iter().map(|r| Referrer { kind: r.kind, id: r.id.to_string(), label: label(r, &ctx) }).collect();
+        let targets: Vec<String> =
+            deleting.iter().take(3).map(|r| format!("{} {}", r.kind.singular(), label(r, &ctx))).collect();
+        let more = if deleting.len() > 3 { format!(" and {} more", deleting.len() - 3) } else { String::new() };
+        let users: Vec<String> = referrers.iter().map(|r| format!("{} {}", r.kind.singular(), r.label)).collect();
         Error::Conflict {
             message: format!(
                 "cannot delete {}{more}: still used by {}; change or delete those first. Nothing was deleted.",
@@ -861,12 +686,7 @@ impl Records {
 }
 
 fn credential_status(record: &Record, fields: &[&str]) -> String {
-    if fields.iter().all(|f| record.secrets.contains_key(*f)) {
-        "authorized"
-    } else {
-        "unauthorized"
-    }
-    .to_owned()
+    if fields.iter().all(|f| record.secrets.contains_key(*f)) { "authorized" } else { "unauthorized" }.to_owned()
 }
 
 fn set_value(record: &mut Record, field: &str, value: Value) {
@@ -914,16 +734,11 @@ fn validate(record: &Record, ctx: &Context) -> FieldErrors {
             continue;
         }
         let present = match field.ty {
-            FieldType::Reference(_) | FieldType::References(_) => {
-                record.refs.contains_key(field.name)
-            }
+            FieldType::Reference(_) | FieldType::References(_) => record.refs.contains_key(field.name),
             FieldType::Secret => record.secrets.contains_key(field.name),
             _ => {
                 !record.text(field.name).is_empty()
-                    || record
-                        .data
-                        .get(field.name)
-                        .is_some_and(|v| !v.is_string() && !v.is_null())
+                    || record.data.get(field.name).is_some_and(|v| !v.is_string() && !v.is_null())
             }
         };
         if !present {
@@ -938,21 +753,12 @@ fn validate(record: &Record, ctx: &Context) -> FieldErrors {
     match record.kind {
         Kind::Provider if record.rtype == "oauth2" => {
             let custom = record.text("refresh_token_strategy") == "custom";
-            let has_request = record
-                .data
-                .get("refresh_request")
-                .is_some_and(Value::is_object);
+            let has_request = record.data.get("refresh_request").is_some_and(Value::is_object);
             if custom && !has_request {
-                errors.add(
-                    "refresh_request",
-                    "is required when refresh_token_strategy is custom",
-                );
+                errors.add("refresh_request", "is required when refresh_token_strategy is custom");
             }
             if !custom && has_request {
-                errors.add(
-                    "refresh_request",
-                    "is only allowed when refresh_token_strategy is custom",
-                );
+                errors.add("refresh_request", "is only allowed when refresh_token_strategy is custom");
             }
         }
         Kind::Scope => {
@@ -960,19 +766,13 @@ fn validate(record: &Record, ctx: &Context) -> FieldErrors {
                 if provider.rtype != "oauth2" {
                     errors.add(
                         "provider",
-                        format!(
-                            "must be an OAuth 2.0 provider; {} is {}",
-                            label(provider, ctx),
-                            provider.rtype
-                        ),
+                        format!("must be an OAuth 2.0 provider; {} is {}", label(provider, ctx), provider.rtype),
                     );
                 }
             }
         }
         Kind::Authorization => {
-            let provider = referenced("client")
-                .and_then(|c| c.key_parent())
-                .and_then(|p| ctx.get(p));
+            let provider = referenced("client").and_then(|c| c.key_parent()).and_then(|p| ctx.get(p));
             if let (Some(client), Some(provider)) = (referenced("client"), provider) {
                 let fits = match record.rtype.as_str() {
                     "oauth2" | "oauth1" => provider.rtype == record.rtype,
@@ -984,10 +784,7 @@ fn validate(record: &Record, ctx: &Context) -> FieldErrors {
                         "oauth1" => "an OAuth 1.0a provider".to_owned(),
                         _ => "a provider with an authorization endpoint".to_owned(),
                     };
-                    errors.add(
-                        "client",
-                        format!("must use {wanted}; client {} does not", label(client, ctx)),
-                    );
+                    errors.add("client", format!("must use {wanted}; client {} does not", label(client, ctx)));
                 }
                 for (i, scope_id) in record.refs.get("scopes").into_iter().flatten().enumerate() {
                     if let Some(scope) = ctx.get(scope_id) {
@@ -1037,29 +834,15 @@ fn reference_view(record: &Record, ctx: &Context, with_id: bool) -> Value {
         }
         Some(parent_field) => {
             let parent = record.key_parent().and_then(|p| ctx.get(p));
-            out.insert(
-                parent_field.into(),
-                parent
-                    .map(|p| reference_view(p, ctx, with_id))
-                    .unwrap_or(Value::Null),
-            );
+            out.insert(parent_field.into(), parent.map(|p| reference_view(p, ctx, with_id)).unwrap_or(Value::Null));
         }
     }
     out.insert("name".into(), json!(record.name));
     Value::Object(out)
 }
 
-fn refs_of<'a>(
-    record: &'a Record,
-    field: &str,
-    ctx: &'a Context,
-) -> impl Iterator<Item = &'a Record> + 'a {
-    record
-        .refs
-        .get(field)
-        .into_iter()
-        .flatten()
-        .filter_map(move |id| ctx.get(id))
+fn refs_of<'a>(record: &'a Record, field: &str, ctx: &'a Context) -> impl Iterator<Item = &'a Record> + 'a {
+    record.refs.get(field).into_iter().flatten().filter_map(move |id| ctx.get(id))
 }
 
 /// A record as the API shows it: every non-secret field and which secrets are set.
@@ -1072,21 +855,15 @@ pub fn view(record: &Record, ctx: &Context) -> Value {
     for field in record.kind.fields_of(&record.rtype) {
         let value = match field.ty {
             FieldType::Secret => {
-                secrets.insert(
-                    field.name.into(),
-                    json!(record.secrets.contains_key(field.name)),
-                );
+                secrets.insert(field.name.into(), json!(record.secrets.contains_key(field.name)));
                 continue;
             }
-            FieldType::Reference(_) => refs_of(record, field.name, ctx)
-                .next()
-                .map(|r| reference_view(r, ctx, true))
-                .unwrap_or(Value::Null),
-            FieldType::References(_) => Value::Array(
-                refs_of(record, field.name, ctx)
-                    .map(|r| reference_view(r, ctx, true))
-                    .collect(),
-            ),
+            FieldType::Reference(_) => {
+                refs_of(record, field.name, ctx).next().map(|r| reference_view(r, ctx, true)).unwrap_or(Value::Null)
+            }
+            FieldType::References(_) => {
+                Value::Array(refs_of(record, field.name, ctx).map(|r| reference_view(r, ctx, true)).collect())
+            }
             _ if field.is_column() => json!(record.text(field.name)),
             _ => record.data.get(field.name).cloned().unwrap_or(Value::Null),
         };
@@ -1118,11 +895,7 @@ pub fn export_view(record: &Record, ctx: &Context) -> Value {
                 None => continue,
             },
             // Scopes are given as names, resolved against the client's provider on import.
-            FieldType::References(_) => Value::Array(
-                refs_of(record, field.name, ctx)
-                    .map(|r| json!(r.name))
-                    .collect(),
-            ),
+            FieldType::References(_) => Value::Array(refs_of(record, field.name, ctx).map(|r| json!(r.name)).collect()),
             _ if field.is_column() => json!(record.text(field.name)),
             _ => match record.data.get(field.name) {
                 Some(v) => v.clone(),

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use crate::filter::{Condition, ListQuery};
-use crate::{Id, Kind, NaturalKey, Record};
+use crate::{Id, Kind, NaturalKey, Record, Sealed};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -31,6 +31,36 @@ pub struct ApiToken {
     pub created_at: String,
 }
 
+/// A pending authorize request, found again by the hash of its state.
+#[derive(Clone, Debug)]
+pub struct PendingState {
+    pub state_hash: String,
+    pub authorization_id: Id,
+    pub code_verifier: Option<Sealed>,
+    pub return_to: Option<String>,
+    pub created_at: String,
+    pub expires_at: String,
+}
+
+/// Something a person should know about an authorization.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notification {
+    pub id: Id,
+    /// `info`, `warning` or `error`.
+    pub level: String,
+    pub authorization_id: Option<Id>,
+    pub message: String,
+    pub created_at: String,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct NotificationQuery {
+    pub authorization_id: Option<Id>,
+    pub level: Option<String>,
+    pub page: u32,
+    pub per_page: u32,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Inserts records in one transaction: all or none.
@@ -40,16 +70,11 @@ pub trait Store: Send + Sync {
     async fn get(&self, kind: Kind, id: &Id) -> Result<Option<Record>, StoreError>;
     /// Records of any kind by id, in no particular order; missing ids are skipped.
     async fn get_many(&self, ids: &[Id]) -> Result<Vec<Record>, StoreError>;
-    async fn find_by_key(&self, kind: Kind, key: &NaturalKey)
-        -> Result<Option<Record>, StoreError>;
+    async fn find_by_key(&self, kind: Kind, key: &NaturalKey) -> Result<Option<Record>, StoreError>;
     /// One page and the total count of records matching the query.
     async fn list(&self, kind: Kind, query: &ListQuery) -> Result<(Vec<Record>, u64), StoreError>;
     /// Every record matching the conditions, in creation order.
-    async fn find_all(
-        &self,
-        kind: Kind,
-        conditions: &[Condition],
-    ) -> Result<Vec<Record>, StoreError>;
+    async fn find_all(&self, kind: Kind, conditions: &[Condition]) -> Result<Vec<Record>, StoreError>;
     /// Ids of the records of `kind` whose key parent is one of `parents` (a provider's scopes).
     async fn children(&self, kind: Kind, parents: &[Id]) -> Result<Vec<Id>, StoreError>;
     /// Deletes the records in one transaction, refusing with `Referenced` (and
@@ -59,6 +84,20 @@ pub trait Store: Send + Sync {
     async fn insert_api_token(&self, token: &ApiToken) -> Result<(), StoreError>;
     async fn find_api_token(&self, token_hash: &str) -> Result<Option<ApiToken>, StoreError>;
     async fn count_api_tokens(&self) -> Result<u64, StoreError>;
+
+    /// Stores a pending authorize request.
+    async fn insert_state(&self, state: &PendingState) -> Result<(), StoreError>;
+    /// Removes and returns a pending request: a state works once.
+    async fn take_state(&self, state_hash: &str) -> Result<Option<PendingState>, StoreError>;
+
+    async fn insert_notification(&self, notification: &Notification) -> Result<(), StoreError>;
+    /// Newest first.
+    async fn list_notifications(&self, query: &NotificationQuery) -> Result<(Vec<Notification>, u64), StoreError>;
+
+    /// Takes the refresh lease of an authorization when it is free or expired
+    /// (times are RFC 3339 text from `timestamp`); says whether it was taken.
+    async fn claim_refresh(&self, id: &Id, holder: &str, now: &str, until: &str) -> Result<bool, StoreError>;
+    async fn release_refresh(&self, id: &Id, holder: &str) -> Result<(), StoreError>;
 
     /// Instance settings (the master key id).
     async fn meta_get(&self, key: &str) -> Result<Option<String>, StoreError>;

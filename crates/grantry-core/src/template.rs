@@ -8,8 +8,8 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use liquid_core::model::{KStringCow, ValueView};
 use liquid_core::{
-    Display_filter, Expression, Filter, FilterParameters, FilterReflection, FromFilterParameters,
-    ParseFilter, Result, Runtime, Value,
+    Display_filter, Expression, Filter, FilterParameters, FilterReflection, FromFilterParameters, ParseFilter, Result,
+    Runtime, Value,
 };
 use md5::Digest as _;
 
@@ -49,10 +49,7 @@ pub fn is_template(text: &str) -> bool {
 }
 
 /// Renders `text` with `vars`; variables that are not given render as "".
-pub fn render(
-    text: &str,
-    vars: &serde_json::Map<String, serde_json::Value>,
-) -> std::result::Result<String, String> {
+pub fn render(text: &str, vars: &serde_json::Map<String, serde_json::Value>) -> std::result::Result<String, String> {
     if !is_template(text) {
         return Ok(text.to_owned());
     }
@@ -64,18 +61,12 @@ pub fn render(
 fn describe(e: &liquid::Error) -> String {
     // liquid's messages span several lines with a source excerpt; the first line says what is wrong.
     let text = e.to_string();
-    let first = text
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("invalid template")
-        .trim();
+    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid template").trim();
     format!("is not a valid template: {first}")
 }
 
 fn to_object(vars: &serde_json::Map<String, serde_json::Value>) -> liquid::Object {
-    vars.iter()
-        .map(|(k, v)| (k.clone().into(), to_value(v)))
-        .collect()
+    vars.iter().map(|(k, v)| (k.clone().into(), to_value(v))).collect()
 }
 
 fn to_value(v: &serde_json::Value) -> Value {
@@ -164,18 +155,12 @@ struct Base64EncodeFilter;
 
 impl Filter for Base64EncodeFilter {
     fn evaluate(&self, input: &dyn ValueView, _runtime: &dyn Runtime) -> Result<Value> {
-        Ok(Value::scalar(
-            base64::engine::general_purpose::STANDARD.encode(input.to_kstr().as_bytes()),
-        ))
+        Ok(Value::scalar(base64::engine::general_purpose::STANDARD.encode(input.to_kstr().as_bytes())))
     }
 }
 
 #[derive(Clone, ParseFilter, FilterReflection)]
-#[filter(
-    name = "base64_decode",
-    description = "Decodes a base64 string.",
-    parsed(Base64DecodeFilter)
-)]
+#[filter(name = "base64_decode", description = "Decodes a base64 string.", parsed(Base64DecodeFilter))]
 struct Base64Decode;
 
 #[derive(Debug, Default, Display_filter)]
@@ -193,11 +178,7 @@ impl Filter for Base64DecodeFilter {
 }
 
 #[derive(Clone, ParseFilter, FilterReflection)]
-#[filter(
-    name = "md5",
-    description = "The MD5 digest of a string, in lowercase hex.",
-    parsed(Md5Filter)
-)]
+#[filter(name = "md5", description = "The MD5 digest of a string, in lowercase hex.", parsed(Md5Filter))]
 struct Md5;
 
 #[derive(Debug, Default, Display_filter)]
@@ -206,18 +187,12 @@ struct Md5Filter;
 
 impl Filter for Md5Filter {
     fn evaluate(&self, input: &dyn ValueView, _runtime: &dyn Runtime) -> Result<Value> {
-        Ok(Value::scalar(hex(&md5::Md5::digest(
-            input.to_kstr().as_bytes(),
-        ))))
+        Ok(Value::scalar(hex(&md5::Md5::digest(input.to_kstr().as_bytes()))))
     }
 }
 
 #[derive(Clone, ParseFilter, FilterReflection)]
-#[filter(
-    name = "sha256",
-    description = "The SHA-256 digest of a string, in lowercase hex.",
-    parsed(Sha256Filter)
-)]
+#[filter(name = "sha256", description = "The SHA-256 digest of a string, in lowercase hex.", parsed(Sha256Filter))]
 struct Sha256;
 
 #[derive(Debug, Default, Display_filter)]
@@ -226,9 +201,7 @@ struct Sha256Filter;
 
 impl Filter for Sha256Filter {
     fn evaluate(&self, input: &dyn ValueView, _runtime: &dyn Runtime) -> Result<Value> {
-        Ok(Value::scalar(hex(&sha2::Sha256::digest(
-            input.to_kstr().as_bytes(),
-        ))))
+        Ok(Value::scalar(hex(&sha2::Sha256::digest(input.to_kstr().as_bytes()))))
     }
 }
 
@@ -280,14 +253,8 @@ mod tests {
 
     #[test]
     fn a_shop_template_renders_with_the_authorization_parameter() {
-        let out = render(
-            "https://{{shop}}.myshopify.com/admin/oauth/authorize",
-            &vars(json!({"shop": "acme"})),
-        );
-        assert_eq!(
-            out.unwrap(),
-            "https://acme.myshopify.com/admin/oauth/authorize"
-        );
+        let out = render("https://{{shop}}.myshopify.com/admin/oauth/authorize", &vars(json!({"shop": "acme"})));
+        assert_eq!(out.unwrap(), "https://acme.myshopify.com/admin/oauth/authorize");
     }
 
     #[test]
@@ -300,27 +267,17 @@ mod tests {
         let v = vars(json!({"s": "abc", "k": "key"}));
         assert_eq!(render("{{ s | base64_encode }}", &v).unwrap(), "YWJj");
         assert_eq!(render("{{ 'YWJj' | base64_decode }}", &v).unwrap(), "abc");
-        assert_eq!(
-            render("{{ s | md5 }}", &v).unwrap(),
-            "900150983cd24fb0d6963f7d28e17f72"
-        );
+        assert_eq!(render("{{ s | md5 }}", &v).unwrap(), "900150983cd24fb0d6963f7d28e17f72");
         assert_eq!(
             render("{{ s | sha256 }}", &v).unwrap(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         // RFC 4231 test case 2.
         assert_eq!(
-            render(
-                "{{ 'what do ya want for nothing?' | hmac_sha256: 'Jefe' }}",
-                &v
-            )
-            .unwrap(),
+            render("{{ 'what do ya want for nothing?' | hmac_sha256: 'Jefe' }}", &v).unwrap(),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
-        assert_eq!(
-            render("{{ 'a b&c' | url_encode }}", &v).unwrap(),
-            "a%20b%26c"
-        );
+        assert_eq!(render("{{ 'a b&c' | url_encode }}", &v).unwrap(), "a%20b%26c");
     }
 
     #[test]

@@ -61,10 +61,7 @@ impl MasterKey {
     /// A public fingerprint of the key: names it in ciphertexts and in the
     /// database, so that a wrong key is detected before anything is read.
     pub fn id(&self) -> String {
-        let digest = Sha256::new()
-            .chain_update(b"grantry master key id\0")
-            .chain_update(self.0.as_ref())
-            .finalize();
+        let digest = Sha256::new().chain_update(b"grantry master key id\0").chain_update(self.0.as_ref()).finalize();
         digest[..8].iter().map(|b| format!("{b:02x}")).collect()
     }
 }
@@ -78,27 +75,18 @@ pub struct Keyring {
 
 impl fmt::Debug for Keyring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Keyring")
-            .field("current", &self.current.0)
-            .finish_non_exhaustive()
+        f.debug_struct("Keyring").field("current", &self.current.0).finish_non_exhaustive()
     }
 }
 
 impl Keyring {
     pub fn new(current: &MasterKey) -> Keyring {
-        Keyring {
-            current: (
-                current.id(),
-                XChaCha20Poly1305::new(current.0.as_ref().into()),
-            ),
-            older: Vec::new(),
-        }
+        Keyring { current: (current.id(), XChaCha20Poly1305::new(current.0.as_ref().into())), older: Vec::new() }
     }
 
     /// Adds a key that may still open values sealed before a rotation.
     pub fn with_older(mut self, key: &MasterKey) -> Keyring {
-        self.older
-            .push((key.id(), XChaCha20Poly1305::new(key.0.as_ref().into())));
+        self.older.push((key.id(), XChaCha20Poly1305::new(key.0.as_ref().into())));
         self
     }
 
@@ -107,10 +95,7 @@ impl Keyring {
     }
 
     fn cipher(&self, id: &str) -> Option<&XChaCha20Poly1305> {
-        std::iter::once(&self.current)
-            .chain(self.older.iter())
-            .find(|(k, _)| k == id)
-            .map(|(_, c)| c)
+        std::iter::once(&self.current).chain(self.older.iter()).find(|(k, _)| k == id).map(|(_, c)| c)
     }
 }
 
@@ -122,60 +107,33 @@ impl Sealer for Keyring {
         let ciphertext = self
             .current
             .1
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext.as_bytes(),
-                    aad: context.as_bytes(),
-                },
-            )
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext.as_bytes(), aad: context.as_bytes() })
             .map_err(|_| Error::Internal("a secret could not be sealed".into()))?;
         let mut blob = nonce.to_vec();
         blob.extend_from_slice(&ciphertext);
-        Ok(Sealed(format!(
-            "{VERSION}.{}.{}",
-            self.current.0,
-            URL_SAFE_NO_PAD.encode(blob)
-        )))
+        Ok(Sealed(format!("{VERSION}.{}.{}", self.current.0, URL_SAFE_NO_PAD.encode(blob))))
     }
 
     fn open(&self, sealed: &Sealed, context: &str) -> Result<SecretString, Error> {
         let mut parts = sealed.0.splitn(3, '.');
-        let (Some(VERSION), Some(key_id), Some(body)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(Error::Internal(
-                "a stored secret has an unknown format".into(),
-            ));
+        let (Some(VERSION), Some(key_id), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(Error::Internal("a stored secret has an unknown format".into()));
         };
         let cipher = self.cipher(key_id).ok_or_else(|| {
-            Error::Internal(format!(
-                "a stored secret was sealed with master key {key_id}, which is not configured"
-            ))
+            Error::Internal(format!("a stored secret was sealed with master key {key_id}, which is not configured"))
         })?;
-        let blob = URL_SAFE_NO_PAD
-            .decode(body)
-            .map_err(|_| Error::Internal("a stored secret is damaged".into()))?;
+        let blob = URL_SAFE_NO_PAD.decode(body).map_err(|_| Error::Internal("a stored secret is damaged".into()))?;
         if blob.len() < NONCE_LEN {
             return Err(Error::Internal("a stored secret is damaged".into()));
         }
         let (nonce, ciphertext) = blob.split_at(NONCE_LEN);
         let plain = Zeroizing::new(
             cipher
-                .decrypt(
-                    XNonce::from_slice(nonce),
-                    Payload {
-                        msg: ciphertext,
-                        aad: context.as_bytes(),
-                    },
-                )
-                .map_err(|_| {
-                    Error::Internal(
-                        "a stored secret does not open with its key (damaged or moved)".into(),
-                    )
-                })?,
+                .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: context.as_bytes() })
+                .map_err(|_| Error::Internal("a stored secret does not open with its key (damaged or moved)".into()))?,
         );
-        let text = String::from_utf8(plain.to_vec())
-            .map_err(|_| Error::Internal("a stored secret is damaged".into()))?;
+        let text =
+            String::from_utf8(plain.to_vec()).map_err(|_| Error::Internal("a stored secret is damaged".into()))?;
         Ok(SecretString::from(text))
     }
 }
@@ -191,10 +149,7 @@ pub fn generate_api_token() -> SecretString {
 /// by an operator for bootstrap), so a plain SHA-256 is enough; no salt is needed
 /// for lookups by hash.
 pub fn hash_api_token(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -210,25 +165,12 @@ mod tests {
         let sealed = ring.seal("s3cr3t-value", "rec/secret").unwrap();
         assert!(!sealed.0.contains("s3cr3t"));
         assert!(sealed.0.starts_with(&format!("v1.{}.", key.id())));
-        assert_eq!(
-            ring.open(&sealed, "rec/secret").unwrap().expose_secret(),
-            "s3cr3t-value"
-        );
-        assert!(
-            ring.open(&sealed, "other/secret").is_err(),
-            "context is bound"
-        );
+        assert_eq!(ring.open(&sealed, "rec/secret").unwrap().expose_secret(), "s3cr3t-value");
+        assert!(ring.open(&sealed, "other/secret").is_err(), "context is bound");
         let other = Keyring::new(&MasterKey::generate());
-        assert!(other
-            .open(&sealed, "rec/secret")
-            .unwrap_err()
-            .to_string()
-            .contains("not configured"));
+        assert!(other.open(&sealed, "rec/secret").unwrap_err().to_string().contains("not configured"));
         let rotated = Keyring::new(&MasterKey::generate()).with_older(&key);
-        assert_eq!(
-            rotated.open(&sealed, "rec/secret").unwrap().expose_secret(),
-            "s3cr3t-value"
-        );
+        assert_eq!(rotated.open(&sealed, "rec/secret").unwrap().expose_secret(), "s3cr3t-value");
     }
 
     #[test]
@@ -236,10 +178,7 @@ mod tests {
         let key = MasterKey::generate();
         let again = MasterKey::from_base64(&key.to_base64()).unwrap();
         assert_eq!(key.id(), again.id());
-        assert!(MasterKey::from_base64("c2hvcnQ=")
-            .unwrap_err()
-            .to_string()
-            .contains("5 bytes"));
+        assert!(MasterKey::from_base64("c2hvcnQ=").unwrap_err().to_string().contains("5 bytes"));
         assert!(!format!("{key:?}").contains(key.to_base64().as_str()));
     }
 

@@ -16,31 +16,21 @@ use crate::AppState;
 
 type ApiResult = Result<Response, ApiError>;
 
-pub async fn list(
-    State(state): State<AppState>,
-    Path(kind): Path<String>,
-    QueryPairs(pairs): QueryPairs,
-) -> ApiResult {
+pub async fn list(State(state): State<AppState>, Path(kind): Path<String>, QueryPairs(pairs): QueryPairs) -> ApiResult {
     let kind = extract::kind(&kind)?;
     let query = parse_list_query(kind, &pairs)?;
     let page = state.records.list(kind, &query).await?;
-    Ok(Json(json!({"items": page.items, "total": page.total, "page": page.page, "per_page": page.per_page})).into_response())
+    Ok(Json(json!({"items": page.items, "total": page.total, "page": page.page, "per_page": page.per_page}))
+        .into_response())
 }
 
-pub async fn create(
-    State(state): State<AppState>,
-    Path(kind): Path<String>,
-    JsonBody(body): JsonBody,
-) -> ApiResult {
+pub async fn create(State(state): State<AppState>, Path(kind): Path<String>, JsonBody(body): JsonBody) -> ApiResult {
     let kind = extract::kind(&kind)?;
     let record = state.records.create(kind, &body).await?;
     Ok((StatusCode::CREATED, Json(record)).into_response())
 }
 
-pub async fn show(
-    State(state): State<AppState>,
-    Path((kind, id)): Path<(String, String)>,
-) -> ApiResult {
+pub async fn show(State(state): State<AppState>, Path((kind, id)): Path<(String, String)>) -> ApiResult {
     let kind = extract::kind(&kind)?;
     Ok(Json(state.records.get(kind, &extract::id(id)).await?).into_response())
 }
@@ -54,46 +44,34 @@ pub async fn update(
     Ok(Json(state.records.patch(kind, &extract::id(id), &body).await?).into_response())
 }
 
-pub async fn delete(
-    State(state): State<AppState>,
-    Path((kind, id)): Path<(String, String)>,
-) -> ApiResult {
+pub async fn delete(State(state): State<AppState>, Path((kind, id)): Path<(String, String)>) -> ApiResult {
     let kind = extract::kind(&kind)?;
-    state.records.delete(kind, &extract::id(id)).await?;
+    // Authorizations are cancelled (tokens revoked) before they go: SPEC §4.6.
+    state.flows.delete(kind, &extract::id(id)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `{"ids": [...]}` or `{"filter": {...}}`; export also takes `{}` for everything.
 fn selection(kind: Kind, body: &Value, empty_means_all: bool) -> Result<Selection, Error> {
-    let object = body.as_object().ok_or_else(|| {
-        Error::BadRequest("the body must be a JSON object with `ids` or `filter`".into())
-    })?;
-    if let Some(unknown) = object
-        .keys()
-        .find(|k| !matches!(k.as_str(), "ids" | "filter"))
-    {
-        return Err(Error::BadRequest(format!(
-            "unknown member `{unknown}`; give `ids` or `filter`"
-        )));
+    let object = body
+        .as_object()
+        .ok_or_else(|| Error::BadRequest("the body must be a JSON object with `ids` or `filter`".into()))?;
+    if let Some(unknown) = object.keys().find(|k| !matches!(k.as_str(), "ids" | "filter")) {
+        return Err(Error::BadRequest(format!("unknown member `{unknown}`; give `ids` or `filter`")));
     }
     match (object.get("ids"), object.get("filter")) {
-        (Some(_), Some(_)) => Err(Error::BadRequest(
-            "give either `ids` or `filter`, not both".into(),
-        )),
+        (Some(_), Some(_)) => Err(Error::BadRequest("give either `ids` or `filter`, not both".into())),
         (Some(Value::Array(ids)), None) => ids
             .iter()
             .map(|id| id.as_str().map(|s| Id::from_string(s.to_owned())))
             .collect::<Option<Vec<_>>>()
             .map(Selection::Ids)
             .ok_or_else(|| Error::BadRequest("`ids` must be a list of id strings".into())),
-        (Some(_), None) => Err(Error::BadRequest(
-            "`ids` must be a list of id strings".into(),
-        )),
+        (Some(_), None) => Err(Error::BadRequest("`ids` must be a list of id strings".into())),
         (None, Some(filter)) => Ok(Selection::Filter(parse_filter_object(kind, filter)?)),
         (None, None) if empty_means_all => Ok(Selection::Filter(Vec::new())),
         (None, None) => Err(Error::BadRequest(
-            "give `ids` or `filter`; to delete every record, send {\"filter\": {}} explicitly"
-                .into(),
+            "give `ids` or `filter`; to delete every record, send {\"filter\": {}} explicitly".into(),
         )),
     }
 }
@@ -105,32 +83,21 @@ pub async fn delete_many(
 ) -> ApiResult {
     let kind = extract::kind(&kind)?;
     let selection = selection(kind, &body, false)?;
-    let deleted = state.records.delete_many(kind, &selection).await?;
+    let deleted = state.flows.delete_many(kind, &selection).await?;
     Ok(Json(json!({"deleted": deleted})).into_response())
 }
 
-pub async fn export(
-    State(state): State<AppState>,
-    Path(kind): Path<String>,
-    JsonBody(body): JsonBody,
-) -> ApiResult {
+pub async fn export(State(state): State<AppState>, Path(kind): Path<String>, JsonBody(body): JsonBody) -> ApiResult {
     let kind = extract::kind(&kind)?;
     let selection = selection(kind, &body, true)?;
     Ok(Json(state.records.export(kind, &selection).await?).into_response())
 }
 
-pub async fn import(
-    State(state): State<AppState>,
-    Path(kind): Path<String>,
-    JsonBody(body): JsonBody,
-) -> ApiResult {
+pub async fn import(State(state): State<AppState>, Path(kind): Path<String>, JsonBody(body): JsonBody) -> ApiResult {
     let kind = extract::kind(&kind)?;
     let report = state.records.import(kind, &body).await?;
-    let failed: Vec<Value> = report
-        .failed
-        .iter()
-        .map(|(index, error)| json!({"index": index, "error": error_object(error)}))
-        .collect();
+    let failed: Vec<Value> =
+        report.failed.iter().map(|(index, error)| json!({"index": index, "error": error_object(error)})).collect();
     Ok(Json(json!({
         "created": report.created,
         "updated": report.updated,

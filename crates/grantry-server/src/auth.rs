@@ -16,40 +16,21 @@ pub struct Caller {
     pub role: String,
 }
 
-pub async fn require_token(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let header = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+pub async fn require_token(State(state): State<AppState>, mut req: Request, next: Next) -> Result<Response, ApiError> {
+    let header = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
     let token = header
         .strip_prefix("Bearer ")
         .or_else(|| header.strip_prefix("bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| {
-            Error::Unauthorized(
-                "this endpoint needs an API token: send `Authorization: Bearer <token>`".into(),
-            )
+            Error::Unauthorized("this endpoint needs an API token: send `Authorization: Bearer <token>`".into())
         })?;
     let hash = grantry_crypto::hash_api_token(token);
-    let found = state
-        .store
-        .find_api_token(&hash)
-        .await
-        .map_err(Error::from)?;
+    let found = state.store.find_api_token(&hash).await.map_err(Error::from)?;
     let token = found.ok_or_else(|| {
-        Error::Unauthorized(
-            "the API token is not valid; mint one with `grantry token create --name NAME`".into(),
-        )
+        Error::Unauthorized("the API token is not valid; mint one with `grantry token create --name NAME`".into())
     })?;
-    req.extensions_mut().insert(Caller {
-        token_name: token.name,
-        role: token.role,
-    });
+    req.extensions_mut().insert(Caller { token_name: token.name, role: token.role });
     Ok(next.run(req).await)
 }

@@ -25,6 +25,8 @@ pub fn status_and_code(e: &Error) -> (StatusCode, &'static str) {
         Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
         Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
         Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+        Error::State { code, .. } => (StatusCode::CONFLICT, code),
+        Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "provider_unavailable"),
         Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
     }
 }
@@ -53,12 +55,9 @@ impl IntoResponse for ApiError {
         if let Error::Internal(message) = &self.0 {
             tracing::error!(%message, "request failed inside Grantry");
         }
-        let mut response =
-            (status, axum::Json(json!({"error": error_object(&self.0)}))).into_response();
+        let mut response = (status, axum::Json(json!({"error": error_object(&self.0)}))).into_response();
         if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }
@@ -72,34 +71,18 @@ mod tests {
     #[test]
     fn every_error_has_its_documented_status_and_code() {
         let cases = [
-            (
-                Error::Validation(FieldErrors::default()),
-                422,
-                "validation_failed",
-            ),
+            (Error::Validation(FieldErrors::default()), 422, "validation_failed"),
             (Error::NotFound(String::new()), 404, "not_found"),
-            (
-                Error::Conflict {
-                    message: String::new(),
-                    referrers: vec![],
-                },
-                409,
-                "conflict",
-            ),
+            (Error::Conflict { message: String::new(), referrers: vec![] }, 409, "conflict"),
             (Error::BadRequest(String::new()), 400, "bad_request"),
             (Error::Unauthorized(String::new()), 401, "unauthorized"),
-            (
-                Error::PayloadTooLarge(String::new()),
-                413,
-                "payload_too_large",
-            ),
+            (Error::PayloadTooLarge(String::new()), 413, "payload_too_large"),
+            (Error::State { code: "token_expired", message: String::new() }, 409, "token_expired"),
+            (Error::Unavailable(String::new()), 503, "provider_unavailable"),
             (Error::Internal(String::new()), 500, "internal"),
         ];
         for (error, status, code) in cases {
-            assert_eq!(
-                status_and_code(&error),
-                (StatusCode::from_u16(status).unwrap_or_default(), code)
-            );
+            assert_eq!(status_and_code(&error), (StatusCode::from_u16(status).unwrap_or_default(), code));
         }
     }
 }

@@ -20,25 +20,33 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match MaybeJsonBody::from_request(req, state).await?.0 {
+            Some(value) => Ok(JsonBody(value)),
+            None => Err(Error::BadRequest("the request body is empty; send a JSON document".into()).into()),
+        }
+    }
+}
+
+/// A JSON body that may be left out (an empty body is `None`).
+pub struct MaybeJsonBody(pub Option<Value>);
+
+impl<S: Send + Sync> FromRequest<S> for MaybeJsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Error::PayloadTooLarge(format!(
-                    "the request body is larger than {} bytes (1 MiB)",
-                    MAX_BODY
-                ))
+                Error::PayloadTooLarge(format!("the request body is larger than {MAX_BODY} bytes (1 MiB)"))
             } else {
                 Error::BadRequest(format!("the request body could not be read: {rejection}"))
             }
         })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(Error::BadRequest(
-                "the request body is empty; send a JSON document".into(),
-            )
-            .into());
+            return Ok(MaybeJsonBody(None));
         }
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
-            Error::BadRequest(format!("the request body is not valid JSON: {e}")).into()
-        })
+        serde_json::from_slice(&bytes)
+            .map(|v| MaybeJsonBody(Some(v)))
+            .map_err(|e| Error::BadRequest(format!("the request body is not valid JSON: {e}")).into())
     }
 }
 
@@ -65,9 +73,7 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
 }
 
 fn url_decode_pairs(query: &str) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect()
+    url::form_urlencoded::parse(query.as_bytes()).into_owned().collect()
 }
 
 pub fn id(segment: String) -> Id {
@@ -80,8 +86,7 @@ mod tests {
 
     #[test]
     fn query_pairs_decode_brackets_and_spaces() {
-        let pairs =
-            url_decode_pairs("name%5Bcontains%5D=bot&namespace=My+Space&x=%E2%9C%93&bad=%zz");
+        let pairs = url_decode_pairs("name%5Bcontains%5D=bot&namespace=My+Space&x=%E2%9C%93&bad=%zz");
         assert_eq!(pairs[0], ("name[contains]".into(), "bot".into()));
         assert_eq!(pairs[1].1, "My Space");
         assert_eq!(pairs[2].1, "✓");

@@ -5,7 +5,9 @@ mod api;
 pub mod auth;
 pub mod error;
 mod extract;
+mod oauth;
 pub mod openapi;
+pub mod outbound;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,8 +15,9 @@ use std::time::Instant;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
+use grantry_core::flows::Flows;
 use grantry_core::service::Records;
 use grantry_core::store::Store;
 use grantry_core::Error;
@@ -25,6 +28,7 @@ use crate::error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub records: Arc<Records>,
+    pub flows: Arc<Flows>,
     pub store: Arc<dyn Store>,
     pub public_url: String,
 }
@@ -32,24 +36,23 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/api/v1/{kind}", get(api::list).post(api::create))
-        .route(
-            "/api/v1/{kind}/delete",
-            axum::routing::post(api::delete_many),
-        )
-        .route("/api/v1/{kind}/export", axum::routing::post(api::export))
-        .route("/api/v1/{kind}/import", axum::routing::post(api::import))
+        .route("/api/v1/{kind}/delete", post(api::delete_many))
+        .route("/api/v1/{kind}/export", post(api::export))
+        .route("/api/v1/{kind}/import", post(api::import))
         .route("/api/v1/{kind}/schema", get(api::schema))
-        .route(
-            "/api/v1/{kind}/{id}",
-            get(api::show).patch(api::update).delete(api::delete),
-        )
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_token,
-        ));
+        .route("/api/v1/{kind}/{id}", get(api::show).patch(api::update).delete(api::delete))
+        .route("/api/v1/authorizations/{id}/authorize", post(oauth::authorize))
+        .route("/api/v1/authorizations/{id}/token", get(oauth::token))
+        .route("/api/v1/authorizations/by-key/{namespace}/{name}/token", get(oauth::token_by_key))
+        .route("/api/v1/authorizations/{id}/refresh", post(oauth::refresh))
+        .route("/api/v1/authorizations/{id}/cancel", post(oauth::cancel))
+        .route("/api/v1/notifications", get(oauth::notifications))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/api/v1/openapi.json", get(api::openapi))
+        .route("/oauth/callback", get(oauth::callback))
+        .route("/oauth/result", get(oauth::result))
         .merge(api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -63,10 +66,7 @@ async fn healthz() -> Json<serde_json::Value> {
 }
 
 async fn not_found(req: Request) -> ApiError {
-    ApiError(Error::NotFound(format!(
-        "nothing is served at {}; see /api/v1/openapi.json",
-        req.uri().path()
-    )))
+    ApiError(Error::NotFound(format!("nothing is served at {}; see /api/v1/openapi.json", req.uri().path())))
 }
 
 async fn method_not_allowed(req: Request) -> Response {

@@ -38,8 +38,7 @@ fn operation(kind: Kind, method: &str, path: &str) -> Value {
         "ids": {"type": "array", "items": {"type": "string"}},
         "filter": {"type": "object", "description": "The list query's filter keys: {\"namespace\": \"Slack\", \"name[contains]\": \"bot\"}"}
     }});
-    let id_param =
-        json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}});
+    let id_param = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}});
     let mut op = match (method, path) {
         ("get", "/api/v1/{kind}") => json!({
             "summary": format!("List {name}"),
@@ -104,9 +103,7 @@ fn operation(kind: Kind, method: &str, path: &str) -> Value {
             "operationId".into(),
             json!(format!(
                 "{method}_{}",
-                path.replace("{kind}", name)
-                    .trim_start_matches("/api/v1/")
-                    .replace(['/', '{', '}'], "_")
+                path.replace("{kind}", name).trim_start_matches("/api/v1/").replace(['/', '{', '}'], "_")
             )),
         );
         o.insert("tags".into(), json!([name]));
@@ -138,8 +135,11 @@ pub fn document(server_url: &str) -> Value {
         json!({"get": {"operationId": "openapi", "summary": "This document", "security": [],
         "responses": {"200": {"description": "OpenAPI 3.1"}}}}),
     );
-    paths.insert("/healthz".into(), json!({"get": {"operationId": "healthz", "summary": "Liveness; no token needed", "security": [],
-        "responses": {"200": {"description": "ok"}}}}));
+    paths.insert(
+        "/healthz".into(),
+        json!({"get": {"operationId": "healthz", "summary": "Liveness; no token needed", "security": [],
+        "responses": {"200": {"description": "ok"}}}}),
+    );
     let mut schemas = Map::new();
     for kind in Kind::ALL {
         let mut schema = kind_schema(kind);

@@ -6,18 +6,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use grantry_core::filter::{Condition, FilterValue, ListQuery, Op, Sort, Target};
-use grantry_core::store::{ApiToken, Store, StoreError};
+use grantry_core::store::{ApiToken, Notification, NotificationQuery, PendingState, Store, StoreError};
 use grantry_core::{Id, Kind, NaturalKey, Record, Sealed};
 use serde_json::{Map, Value};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-const COLUMNS: &str =
-    "id, kind, type, namespace, name, parent_id, data, secrets, origin, created_at, updated_at";
+const COLUMNS: &str = "id, kind, type, namespace, name, parent_id, data, secrets, origin, created_at, updated_at";
 
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
@@ -51,15 +48,8 @@ impl SqliteStore {
             .foreign_keys(true)
             // Writers queue on SQLite's single write lock instead of failing.
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await
-            .map_err(backend)?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Backend(format!("migrations failed: {e}")))?;
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await.map_err(backend)?;
+        MIGRATOR.run(&pool).await.map_err(|e| StoreError::Backend(format!("migrations failed: {e}")))?;
         Ok(SqliteStore { pool })
     }
 
@@ -83,9 +73,8 @@ fn map_write_error(e: sqlx::Error, kind: Kind) -> StoreError {
 
 fn row_to_record(row: &SqliteRow) -> Result<Record, StoreError> {
     let kind = kind_from(row.try_get::<&str, _>("kind").map_err(backend)?)?;
-    let data: Map<String, Value> =
-        serde_json::from_str(row.try_get::<&str, _>("data").map_err(backend)?)
-            .map_err(|e| StoreError::Backend(format!("damaged data document: {e}")))?;
+    let data: Map<String, Value> = serde_json::from_str(row.try_get::<&str, _>("data").map_err(backend)?)
+        .map_err(|e| StoreError::Backend(format!("damaged data document: {e}")))?;
     let secrets: BTreeMap<String, String> =
         serde_json::from_str(row.try_get::<&str, _>("secrets").map_err(backend)?)
             .map_err(|e| StoreError::Backend(format!("damaged secrets document: {e}")))?;
@@ -105,11 +94,7 @@ fn row_to_record(row: &SqliteRow) -> Result<Record, StoreError> {
 }
 
 fn secrets_json(record: &Record) -> String {
-    let map: BTreeMap<&str, &str> = record
-        .secrets
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.0.as_str()))
-        .collect();
+    let map: BTreeMap<&str, &str> = record.secrets.iter().map(|(k, v)| (k.as_str(), v.0.as_str())).collect();
     serde_json::to_string(&map).unwrap_or_else(|_| "{}".into())
 }
 
@@ -125,16 +110,14 @@ async fn write_refs(tx: &mut Transaction<'_, Sqlite>, record: &Record) -> Result
         .map_err(backend)?;
     for (field, ids) in &record.refs {
         for (position, to) in ids.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO record_refs (from_id, field, position, to_id) VALUES (?, ?, ?, ?)",
-            )
-            .bind(record.id.as_str())
-            .bind(field)
-            .bind(position as i64)
-            .bind(to.as_str())
-            .execute(&mut **tx)
-            .await
-            .map_err(|e| map_write_error(e, record.kind))?;
+            sqlx::query("INSERT INTO record_refs (from_id, field, position, to_id) VALUES (?, ?, ?, ?)")
+                .bind(record.id.as_str())
+                .bind(field)
+                .bind(position as i64)
+                .bind(to.as_str())
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| map_write_error(e, record.kind))?;
         }
     }
     Ok(())
@@ -152,39 +135,23 @@ fn push_condition(q: &mut QueryBuilder<'_, Sqlite>, c: &Condition, depth: usize)
             ));
             q.push_bind(*field);
             q.push(" AND ");
-            let inner_condition = Condition {
-                target: (**inner).clone(),
-                op: c.op,
-                value: c.value.clone(),
-            };
+            let inner_condition = Condition { target: (**inner).clone(), op: c.op, value: c.value.clone() };
             push_condition(q, &inner_condition, depth + 1);
             q.push(")");
         }
         Target::Secret(field) => {
             let wanted = matches!(c.value, FilterValue::Bool(true));
-            q.push(format!(
-                "json_extract({alias}.secrets, '$.{field}') IS {}NULL",
-                if wanted { "NOT " } else { "" }
-            ));
+            q.push(format!("json_extract({alias}.secrets, '$.{field}') IS {}NULL", if wanted { "NOT " } else { "" }));
         }
         // Column and field names come from the kind's field table, never from the request.
         Target::Column(col) => push_comparison(q, &format!("{alias}.{col}"), c),
-        Target::Data(field) => {
-            push_comparison(q, &format!("json_extract({alias}.data, '$.{field}')"), c)
-        }
+        Target::Data(field) => push_comparison(q, &format!("json_extract({alias}.data, '$.{field}')"), c),
     }
 }
 
 fn like_pattern(value: &str, prefix: bool, suffix: bool) -> String {
-    let escaped = value
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!(
-        "{}{escaped}{}",
-        if prefix { "%" } else { "" },
-        if suffix { "%" } else { "" }
-    )
+    let escaped = value.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("{}{escaped}{}", if prefix { "%" } else { "" }, if suffix { "%" } else { "" })
 }
 
 fn push_comparison(q: &mut QueryBuilder<'_, Sqlite>, expr: &str, c: &Condition) {
@@ -251,10 +218,7 @@ fn push_order(q: &mut QueryBuilder<'_, Sqlite>, sorts: &[Sort]) {
             Target::Data(field) => format!("json_extract(r0.data, '$.{field}')"),
             _ => continue,
         };
-        q.push(format!(
-            "{expr} {}, ",
-            if s.descending { "DESC" } else { "ASC" }
-        ));
+        q.push(format!("{expr} {}, ", if s.descending { "DESC" } else { "ASC" }));
     }
     // Ids are UUID v7: a stable tie-breaker in creation order.
     q.push("r0.id ASC");
@@ -266,9 +230,7 @@ impl SqliteStore {
         if records.is_empty() {
             return Ok(());
         }
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT from_id, field, to_id FROM record_refs WHERE from_id IN (",
-        );
+        let mut q = QueryBuilder::<Sqlite>::new("SELECT from_id, field, to_id FROM record_refs WHERE from_id IN (");
         let mut sep = q.separated(", ");
         for r in records.iter() {
             sep.push_bind(r.id.as_str().to_owned());
@@ -280,12 +242,7 @@ impl SqliteStore {
             let from: String = row.try_get("from_id").map_err(backend)?;
             let field: String = row.try_get("field").map_err(backend)?;
             let to: String = row.try_get("to_id").map_err(backend)?;
-            by_id
-                .entry(from)
-                .or_default()
-                .entry(field)
-                .or_default()
-                .push(Id::from_string(to));
+            by_id.entry(from).or_default().entry(field).or_default().push(Id::from_string(to));
         }
         for r in records.iter_mut() {
             if let Some(refs) = by_id.remove(r.id.as_str()) {
@@ -297,10 +254,7 @@ impl SqliteStore {
 
     async fn fetch(&self, mut q: QueryBuilder<'_, Sqlite>) -> Result<Vec<Record>, StoreError> {
         let rows = q.build().fetch_all(&self.pool).await.map_err(backend)?;
-        let mut records = rows
-            .iter()
-            .map(row_to_record)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut records = rows.iter().map(row_to_record).collect::<Result<Vec<_>, _>>()?;
         self.load_refs(&mut records).await?;
         Ok(records)
     }
@@ -311,28 +265,24 @@ impl Store for SqliteStore {
     async fn insert(&self, records: &[Record]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         for record in records {
-            sqlx::query(&format!(
-                "INSERT INTO records ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            ))
-            .bind(record.id.as_str())
-            .bind(kind_key(record.kind))
-            .bind(&record.rtype)
-            .bind(&record.namespace)
-            .bind(&record.name)
-            .bind(record.key_parent().map(Id::as_str))
-            .bind(data_json(record))
-            .bind(secrets_json(record))
-            .bind(&record.origin)
-            .bind(&record.created_at)
-            .bind(&record.updated_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| map_write_error(e, record.kind))?;
+            sqlx::query(&format!("INSERT INTO records ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
+                .bind(record.id.as_str())
+                .bind(kind_key(record.kind))
+                .bind(&record.rtype)
+                .bind(&record.namespace)
+                .bind(&record.name)
+                .bind(record.key_parent().map(Id::as_str))
+                .bind(data_json(record))
+                .bind(secrets_json(record))
+                .bind(&record.origin)
+                .bind(&record.created_at)
+                .bind(&record.updated_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| map_write_error(e, record.kind))?;
             write_refs(&mut tx, record).await?;
         }
-        tx.commit()
-            .await
-            .map_err(|e| map_write_error(e, Kind::Provider))
+        tx.commit().await.map_err(|e| map_write_error(e, Kind::Provider))
     }
 
     async fn update(&self, record: &Record) -> Result<(), StoreError> {
@@ -352,9 +302,7 @@ impl Store for SqliteStore {
         .await
         .map_err(|e| map_write_error(e, record.kind))?;
         write_refs(&mut tx, record).await?;
-        tx.commit()
-            .await
-            .map_err(|e| map_write_error(e, record.kind))
+        tx.commit().await.map_err(|e| map_write_error(e, record.kind))
     }
 
     async fn get(&self, kind: Kind, id: &Id) -> Result<Option<Record>, StoreError> {
@@ -369,8 +317,7 @@ impl Store for SqliteStore {
         let mut out = Vec::with_capacity(ids.len());
         // SQLite limits bound parameters per statement; stay well under it.
         for chunk in ids.chunks(500) {
-            let mut q =
-                QueryBuilder::new(format!("SELECT {COLUMNS} FROM records r0 WHERE r0.id IN ("));
+            let mut q = QueryBuilder::new(format!("SELECT {COLUMNS} FROM records r0 WHERE r0.id IN ("));
             let mut sep = q.separated(", ");
             for id in chunk {
                 sep.push_bind(id.as_str().to_owned());
@@ -381,11 +328,7 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    async fn find_by_key(
-        &self,
-        kind: Kind,
-        key: &NaturalKey,
-    ) -> Result<Option<Record>, StoreError> {
+    async fn find_by_key(&self, kind: Kind, key: &NaturalKey) -> Result<Option<Record>, StoreError> {
         let mut q = QueryBuilder::new(format!("SELECT {COLUMNS} FROM records r0 WHERE r0.kind = "));
         q.push_bind(kind_key(kind));
         match key {
@@ -408,13 +351,7 @@ impl Store for SqliteStore {
     async fn list(&self, kind: Kind, query: &ListQuery) -> Result<(Vec<Record>, u64), StoreError> {
         let mut count = QueryBuilder::new("SELECT COUNT(*) AS n FROM records r0");
         push_where(&mut count, kind, &query.conditions);
-        let total: i64 = count
-            .build()
-            .fetch_one(&self.pool)
-            .await
-            .map_err(backend)?
-            .try_get("n")
-            .map_err(backend)?;
+        let total: i64 = count.build().fetch_one(&self.pool).await.map_err(backend)?.try_get("n").map_err(backend)?;
         let mut q = QueryBuilder::new(format!("SELECT {} FROM records r0", prefixed_columns()));
         push_where(&mut q, kind, &query.conditions);
         push_order(&mut q, &query.sorts);
@@ -425,11 +362,7 @@ impl Store for SqliteStore {
         Ok((self.fetch(q).await?, u64::try_from(total).unwrap_or(0)))
     }
 
-    async fn find_all(
-        &self,
-        kind: Kind,
-        conditions: &[Condition],
-    ) -> Result<Vec<Record>, StoreError> {
+    async fn find_all(&self, kind: Kind, conditions: &[Condition]) -> Result<Vec<Record>, StoreError> {
         let mut q = QueryBuilder::new(format!("SELECT {} FROM records r0", prefixed_columns()));
         push_where(&mut q, kind, conditions);
         q.push(" ORDER BY r0.created_at ASC, r0.id ASC");
@@ -448,9 +381,7 @@ impl Store for SqliteStore {
             }
             q.push(")");
             for row in q.build().fetch_all(&self.pool).await.map_err(backend)? {
-                out.push(Id::from_string(
-                    row.try_get::<String, _>("id").map_err(backend)?,
-                ));
+                out.push(Id::from_string(row.try_get::<String, _>("id").map_err(backend)?));
             }
         }
         Ok(out)
@@ -464,10 +395,7 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        sqlx::query("DELETE FROM doomed")
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        sqlx::query("DELETE FROM doomed").execute(&mut *tx).await.map_err(backend)?;
         for id in ids {
             sqlx::query("INSERT OR IGNORE INTO doomed (id) VALUES (?)")
                 .bind(id.as_str())
@@ -482,24 +410,16 @@ impl Store for SqliteStore {
         .await
         .map_err(backend)?;
         if !referrers.is_empty() {
-            sqlx::query("DELETE FROM doomed")
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
+            sqlx::query("DELETE FROM doomed").execute(&mut *tx).await.map_err(backend)?;
             tx.commit().await.map_err(backend)?;
-            return Err(StoreError::Referenced(
-                referrers.into_iter().map(Id::from_string).collect(),
-            ));
+            return Err(StoreError::Referenced(referrers.into_iter().map(Id::from_string).collect()));
         }
         let deleted = sqlx::query("DELETE FROM records WHERE id IN (SELECT id FROM doomed)")
             .execute(&mut *tx)
             .await
             .map_err(|e| map_write_error(e, Kind::Provider))?
             .rows_affected();
-        sqlx::query("DELETE FROM doomed")
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        sqlx::query("DELETE FROM doomed").execute(&mut *tx).await.map_err(backend)?;
         tx.commit().await.map_err(backend)?;
         Ok(deleted)
     }
@@ -518,13 +438,11 @@ impl Store for SqliteStore {
     }
 
     async fn find_api_token(&self, token_hash: &str) -> Result<Option<ApiToken>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, name, role, token_hash, created_at FROM api_tokens WHERE token_hash = ?",
-        )
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
+        let row = sqlx::query("SELECT id, name, role, token_hash, created_at FROM api_tokens WHERE token_hash = ?")
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
         row.map(|row| {
             Ok(ApiToken {
                 id: Id::from_string(row.try_get::<String, _>("id").map_err(backend)?),
@@ -538,11 +456,129 @@ impl Store for SqliteStore {
     }
 
     async fn count_api_tokens(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens")
-            .fetch_one(&self.pool)
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens").fetch_one(&self.pool).await.map_err(backend)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn insert_state(&self, state: &PendingState) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO oauth_states (state_hash, authorization_id, code_verifier, return_to, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&state.state_hash)
+        .bind(state.authorization_id.as_str())
+        .bind(state.code_verifier.as_ref().map(|s| s.0.as_str()))
+        .bind(state.return_to.as_deref())
+        .bind(&state.created_at)
+        .bind(&state.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| map_write_error(e, Kind::Authorization))?;
+        Ok(())
+    }
+
+    async fn take_state(&self, state_hash: &str) -> Result<Option<PendingState>, StoreError> {
+        let row = sqlx::query(
+            "DELETE FROM oauth_states WHERE state_hash = ? RETURNING state_hash, authorization_id, code_verifier, return_to, created_at, expires_at",
+        )
+        .bind(state_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.map(|row| {
+            Ok(PendingState {
+                state_hash: row.try_get("state_hash").map_err(backend)?,
+                authorization_id: Id::from_string(row.try_get::<String, _>("authorization_id").map_err(backend)?),
+                code_verifier: row.try_get::<Option<String>, _>("code_verifier").map_err(backend)?.map(Sealed),
+                return_to: row.try_get("return_to").map_err(backend)?,
+                created_at: row.try_get("created_at").map_err(backend)?,
+                expires_at: row.try_get("expires_at").map_err(backend)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn insert_notification(&self, n: &Notification) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO notifications (id, level, authorization_id, message, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(n.id.as_str())
+        .bind(&n.level)
+        .bind(n.authorization_id.as_ref().map(Id::as_str))
+        .bind(&n.message)
+        .bind(&n.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn list_notifications(&self, query: &NotificationQuery) -> Result<(Vec<Notification>, u64), StoreError> {
+        fn filters<'a>(q: &mut QueryBuilder<'a, Sqlite>, query: &'a NotificationQuery) {
+            q.push(" WHERE 1 = 1");
+            if let Some(id) = &query.authorization_id {
+                q.push(" AND authorization_id = ");
+                q.push_bind(id.as_str());
+            }
+            if let Some(level) = &query.level {
+                q.push(" AND level = ");
+                q.push_bind(level.as_str());
+            }
+        }
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) AS n FROM notifications");
+        filters(&mut count, query);
+        let total: i64 = count.build().fetch_one(&self.pool).await.map_err(backend)?.try_get("n").map_err(backend)?;
+        let mut q =
+            QueryBuilder::<Sqlite>::new("SELECT id, level, authorization_id, message, created_at FROM notifications");
+        filters(&mut q, query);
+        q.push(" ORDER BY created_at DESC, id DESC LIMIT ");
+        q.push_bind(i64::from(query.per_page));
+        q.push(" OFFSET ");
+        q.push_bind((i64::from(query.page.max(1)) - 1) * i64::from(query.per_page));
+        let rows = q.build().fetch_all(&self.pool).await.map_err(backend)?;
+        let items = rows
+            .iter()
+            .map(|row| {
+                Ok(Notification {
+                    id: Id::from_string(row.try_get::<String, _>("id").map_err(backend)?),
+                    level: row.try_get("level").map_err(backend)?,
+                    authorization_id: row
+                        .try_get::<Option<String>, _>("authorization_id")
+                        .map_err(backend)?
+                        .map(Id::from_string),
+                    message: row.try_get("message").map_err(backend)?,
+                    created_at: row.try_get("created_at").map_err(backend)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok((items, u64::try_from(total).unwrap_or(0)))
+    }
+
+    async fn claim_refresh(&self, id: &Id, holder: &str, now: &str, until: &str) -> Result<bool, StoreError> {
+        // One statement: insert the lease, or take it over when it has run out.
+        let result = sqlx::query(
+            "INSERT INTO refresh_leases (authorization_id, holder, until) VALUES (?, ?, ?) \
+             ON CONFLICT (authorization_id) DO UPDATE SET holder = excluded.holder, until = excluded.until \
+             WHERE refresh_leases.until < ?",
+        )
+        .bind(id.as_str())
+        .bind(holder)
+        .bind(until)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| map_write_error(e, Kind::Authorization))?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn release_refresh(&self, id: &Id, holder: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM refresh_leases WHERE authorization_id = ? AND holder = ?")
+            .bind(id.as_str())
+            .bind(holder)
+            .execute(&self.pool)
             .await
             .map_err(backend)?;
-        Ok(u64::try_from(n).unwrap_or(0))
+        Ok(())
     }
 
     async fn meta_get(&self, key: &str) -> Result<Option<String>, StoreError> {
@@ -554,20 +590,18 @@ impl Store for SqliteStore {
     }
 
     async fn meta_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-            .bind(key)
-            .bind(value)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
         Ok(())
     }
 }
 
 fn prefixed_columns() -> String {
-    COLUMNS
-        .split(", ")
-        .map(|c| format!("r0.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    COLUMNS.split(", ").map(|c| format!("r0.{c}")).collect::<Vec<_>>().join(", ")
 }

@@ -30,14 +30,9 @@ impl Config {
             _ => format!("sqlite://{}", data_dir.join("grantry.db").display()),
         };
         if !database_url.starts_with("sqlite:") {
-            bail!(
-                "GRANTRY_DATABASE_URL must be a sqlite: URL; PostgreSQL support is not built yet"
-            );
+            bail!("GRANTRY_DATABASE_URL must be a sqlite: URL; PostgreSQL support is not built yet");
         }
-        Ok(Config {
-            data_dir,
-            database_url,
-        })
+        Ok(Config { data_dir, database_url })
     }
 
     /// The database location without any password a URL might carry.
@@ -74,11 +69,9 @@ impl Config {
 
 fn read_key(path: &Path) -> anyhow::Result<MasterKey> {
     let text = zeroize::Zeroizing::new(
-        fs::read_to_string(path)
-            .with_context(|| format!("cannot read the master key file {}", path.display()))?,
+        fs::read_to_string(path).with_context(|| format!("cannot read the master key file {}", path.display()))?,
     );
-    MasterKey::from_base64(&text)
-        .with_context(|| format!("the master key file {} is not usable", path.display()))
+    MasterKey::from_base64(&text).with_context(|| format!("the master key file {} is not usable", path.display()))
 }
 
 fn write_key(path: &Path, key: &MasterKey) -> anyhow::Result<()> {
@@ -86,9 +79,8 @@ fn write_key(path: &Path, key: &MasterKey) -> anyhow::Result<()> {
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot create the master key file {}", path.display()))?;
+    let mut file =
+        options.open(path).with_context(|| format!("cannot create the master key file {}", path.display()))?;
     file.write_all(key.to_base64().as_bytes())?;
     file.write_all(b"\n")?;
     file.sync_all()?;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
+use grantry_core::flows::{FlowSettings, Flows};
 use grantry_core::service::Records;
 use grantry_core::store::{ApiToken, Store};
 use grantry_core::{timestamp, Clock, Id, SystemClock};
@@ -16,11 +17,7 @@ use secrecy::ExposeSecret;
 use crate::config::{Config, StorageArgs};
 
 #[derive(Parser)]
-#[command(
-    name = "grantry",
-    version,
-    about = "Keeps the OAuth credentials integrations need, and keeps them fresh."
-)]
+#[command(name = "grantry", version, about = "Keeps the OAuth credentials integrations need, and keeps them fresh.")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -35,13 +32,20 @@ enum Command {
         /// Address to listen on (port 0 picks a free one).
         #[arg(long, env = "GRANTRY_LISTEN", default_value = "127.0.0.1:8080")]
         listen: String,
-        /// The URL at which browsers and providers reach this server.
-        #[arg(
-            long,
-            env = "GRANTRY_PUBLIC_URL",
-            default_value = "http://127.0.0.1:8080"
-        )]
-        public_url: String,
+        /// The URL at which browsers and providers reach this server
+        /// [default: http:// and the listening address, so http://127.0.0.1:8080]
+        #[arg(long, env = "GRANTRY_PUBLIC_URL")]
+        public_url: Option<String>,
+        /// Refresh access tokens that expire within this many seconds.
+        #[arg(long, env = "GRANTRY_REFRESH_MARGIN", default_value_t = 60)]
+        refresh_margin: u32,
+        /// Timeout of every outgoing request, in seconds.
+        #[arg(long, env = "GRANTRY_HTTP_TIMEOUT", default_value_t = 10)]
+        http_timeout: u32,
+        /// Refuse outgoing requests to loopback and private networks too (link-local
+        /// and cloud metadata addresses are always refused).
+        #[arg(long, env = "GRANTRY_DENY_PRIVATE_NETWORKS", default_value_t = false, action = clap::ArgAction::Set)]
+        deny_private_networks: bool,
     },
     /// Manage API tokens.
     Token {
@@ -86,31 +90,20 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve {
-            storage,
-            listen,
-            public_url,
-        } => serve(Config::load(storage)?, listen, public_url).await,
-        Command::Token {
-            command:
-                TokenCommand::Create {
-                    storage,
-                    name,
-                    role,
-                },
-        } => create_token(Config::load(storage)?, name, role).await,
+        Command::Serve { storage, listen, public_url, refresh_margin, http_timeout, deny_private_networks } => {
+            let options = ServeOptions { listen, public_url, refresh_margin, http_timeout, deny_private_networks };
+            serve(Config::load(storage)?, options).await
+        }
+        Command::Token { command: TokenCommand::Create { storage, name, role } } => {
+            create_token(Config::load(storage)?, name, role).await
+        }
     }
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Arc<SqliteStore>> {
     let store = SqliteStore::open(&config.database_url)
         .await
-        .with_context(|| {
-            format!(
-                "cannot open the database at {}",
-                config.database_url_for_humans()
-            )
-        })?;
+        .with_context(|| format!("cannot open the database at {}", config.database_url_for_humans()))?;
     Ok(Arc::new(store))
 }
 
@@ -128,34 +121,41 @@ async fn check_master_key(store: &dyn Store, key_id: &str) -> anyhow::Result<()>
     Ok(())
 }
 
-async fn serve(config: Config, listen: String, public_url: String) -> anyhow::Result<()> {
+struct ServeOptions {
+    listen: String,
+    public_url: Option<String>,
+    refresh_margin: u32,
+    http_timeout: u32,
+    deny_private_networks: bool,
+}
+
+async fn serve(config: Config, options: ServeOptions) -> anyhow::Result<()> {
     let master_key = config.master_key()?;
     let store = open_store(&config).await?;
     check_master_key(store.as_ref(), &master_key.id()).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     bootstrap_token(store.as_ref(), clock.as_ref()).await?;
-    let store_port: Arc<dyn Store> = store.clone();
-    let records = Arc::new(Records::new(
-        store_port.clone(),
-        Arc::new(Keyring::new(&master_key)),
-        clock,
-    ));
-    let state = grantry_server::AppState {
-        records,
-        store: store_port,
-        public_url: public_url.trim_end_matches('/').to_owned(),
-    };
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+    let listen = &options.listen;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
-    tracing::info!(
-        "Grantry listening on http://{address} (data in {})",
-        config.database_url_for_humans()
-    );
-    axum::serve(listener, grantry_server::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let public_url = options.public_url.unwrap_or_else(|| format!("http://{address}")).trim_end_matches('/').to_owned();
+    let store_port: Arc<dyn Store> = store.clone();
+    let sealer: Arc<dyn grantry_core::Sealer> = Arc::new(Keyring::new(&master_key));
+    let records = Arc::new(Records::new(store_port.clone(), sealer.clone(), clock.clone()));
+    let outbound = grantry_server::outbound::Outbound::new(
+        std::time::Duration::from_secs(u64::from(options.http_timeout.max(1))),
+        grantry_server::outbound::AddressPolicy { deny_private: options.deny_private_networks },
+    )
+    .map_err(anyhow::Error::msg)?;
+    let settings = FlowSettings {
+        public_url: public_url.clone(),
+        refresh_margin: time::Duration::seconds(i64::from(options.refresh_margin)),
+        retry_backoff: vec![std::time::Duration::from_millis(200), std::time::Duration::from_millis(800)],
+    };
+    let flows = Arc::new(Flows::new(records.clone(), sealer, clock, Arc::new(outbound), settings));
+    let state = grantry_server::AppState { records, flows, store: store_port, public_url };
+    tracing::info!("Grantry listening on http://{address} (data in {})", config.database_url_for_humans());
+    axum::serve(listener, grantry_server::router(state)).with_graceful_shutdown(shutdown_signal()).await?;
     store.close().await;
     tracing::info!("Grantry stopped");
     Ok(())
@@ -183,13 +183,8 @@ async fn bootstrap_token(store: &dyn Store, clock: &dyn Clock) -> anyhow::Result
     if chosen {
         tracing::info!("created the admin API token from GRANTRY_BOOTSTRAP_TOKEN");
     } else {
-        tracing::info!(
-            "created an admin API token; it is printed once on stdout and stored only as a hash"
-        );
-        println!(
-            "Admin API token (shown only this once): {}",
-            token.expose_secret()
-        );
+        tracing::info!("created an admin API token; it is printed once on stdout and stored only as a hash");
+        println!("Admin API token (shown only this once): {}", token.expose_secret());
     }
     Ok(())
 }

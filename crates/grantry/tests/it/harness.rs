@@ -26,11 +26,7 @@ impl Response {
     pub fn field_errors(&self, field: &str) -> Vec<String> {
         self.body["error"]["fields"][field]
             .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|m| m.as_str().unwrap_or("").to_owned())
-                    .collect()
-            })
+            .map(|a| a.iter().map(|m| m.as_str().unwrap_or("").to_owned()).collect())
             .unwrap_or_default()
     }
 }
@@ -72,9 +68,8 @@ pub fn command(data_dir: &Path) -> Command {
 impl Server {
     pub async fn start() -> Server {
         let temp = Arc::new(tempfile::tempdir().unwrap());
-        let mut server = Server::start_in(temp.path(), &[])
-            .await
-            .unwrap_or_else(|r| panic!("server refused: {}", r.stderr));
+        let mut server =
+            Server::start_in(temp.path(), &[]).await.unwrap_or_else(|r| panic!("server refused: {}", r.stderr));
         server._temp = Some(temp);
         server
     }
@@ -131,22 +126,13 @@ impl Server {
     /// Stops the server (SIGTERM) and waits for it to exit.
     pub async fn stop(mut self) {
         if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill")
-                .arg("-TERM")
-                .arg(pid.to_string())
-                .status();
+            let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
         }
         let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
         let _ = self.child.kill().await;
     }
 
-    pub async fn request(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Vec<u8>>,
-        token: Option<&str>,
-    ) -> Response {
+    pub async fn request(&self, method: Method, path: &str, body: Option<Vec<u8>>, token: Option<&str>) -> Response {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = token {
             req = req.header("Authorization", format!("Bearer {token}"));
@@ -166,22 +152,10 @@ impl Server {
         self.request(Method::GET, path, None, Some(TOKEN)).await
     }
     pub async fn post(&self, path: &str, body: Value) -> Response {
-        self.request(
-            Method::POST,
-            path,
-            Some(body.to_string().into_bytes()),
-            Some(TOKEN),
-        )
-        .await
+        self.request(Method::POST, path, Some(body.to_string().into_bytes()), Some(TOKEN)).await
     }
     pub async fn patch(&self, path: &str, body: Value) -> Response {
-        self.request(
-            Method::PATCH,
-            path,
-            Some(body.to_string().into_bytes()),
-            Some(TOKEN),
-        )
-        .await
+        self.request(Method::PATCH, path, Some(body.to_string().into_bytes()), Some(TOKEN)).await
     }
     pub async fn delete(&self, path: &str) -> Response {
         self.request(Method::DELETE, path, None, Some(TOKEN)).await
@@ -195,9 +169,7 @@ impl Server {
     }
 
     pub async fn count(&self, kind: &str) -> u64 {
-        self.get(&format!("/api/v1/{kind}?per_page=1")).await.body["total"]
-            .as_u64()
-            .unwrap()
+        self.get(&format!("/api/v1/{kind}?per_page=1")).await.body["total"].as_u64().unwrap()
     }
 
     pub fn log_text(&self) -> String {

@@ -9,25 +9,14 @@ async fn every_provider_rule_is_checked_and_named_per_field() {
     let s = Server::start().await;
 
     // Required fields of an oauth2 provider, and trimming to blank.
-    let r = s
-        .post(
-            "/api/v1/providers",
-            json!({"type": "oauth2", "namespace": "   ", "name": ""}),
-        )
-        .await;
+    let r = s.post("/api/v1/providers", json!({"type": "oauth2", "namespace": "   ", "name": ""})).await;
     assert_eq!(r.status, 422, "{}", r.text);
     assert_eq!(r.code(), "validation_failed");
     assert_eq!(r.field_errors("namespace"), ["must not be blank"]);
     assert_eq!(r.field_errors("name"), ["must not be blank"]);
-    assert_eq!(
-        r.field_errors("authorization_endpoint"),
-        ["must not be blank"]
-    );
+    assert_eq!(r.field_errors("authorization_endpoint"), ["must not be blank"]);
     assert_eq!(r.field_errors("token_endpoint"), ["must not be blank"]);
-    assert!(r.body["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("namespace"));
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("namespace"));
 
     // oauth1 needs its request token endpoint; generic needs neither endpoint.
     let r = s
@@ -37,15 +26,8 @@ async fn every_provider_rule_is_checked_and_named_per_field() {
         "authorization_endpoint": "https://x/a", "token_endpoint": "https://x/t"}),
         )
         .await;
-    assert_eq!(
-        r.field_errors("request_token_endpoint"),
-        ["must not be blank"]
-    );
-    s.create(
-        "providers",
-        json!({"type": "generic", "namespace": "G", "name": "Generic"}),
-    )
-    .await;
+    assert_eq!(r.field_errors("request_token_endpoint"), ["must not be blank"]);
+    s.create("providers", json!({"type": "generic", "namespace": "G", "name": "Generic"})).await;
 
     // Enums, separator length, URL templates, templates that do not parse.
     let mut p = slack_provider();
@@ -57,54 +39,33 @@ async fn every_provider_rule_is_checked_and_named_per_field() {
     p["revocation_endpoint"] = json!("mailto:someone");
     let r = s.post("/api/v1/providers", p).await;
     assert_eq!(r.status, 422);
-    assert_eq!(
-        r.field_errors("token_method"),
-        ["must be one of: POST, GET"]
-    );
-    assert_eq!(
-        r.field_errors("scope_separator"),
-        ["must be at most one character"]
-    );
+    assert_eq!(r.field_errors("token_method"), ["must be one of: POST, GET"]);
+    assert_eq!(r.field_errors("scope_separator"), ["must be at most one character"]);
     assert_eq!(r.field_errors("pkce"), ["must be one of: auto, s256, off"]);
     assert!(r.field_errors("token_endpoint_auth_method")[0].contains("client_secret_basic"));
     assert!(r.field_errors("authorization_endpoint")[0].starts_with("is not a valid template"));
-    assert_eq!(
-        r.field_errors("revocation_endpoint"),
-        ["must be an http:// or https:// URL"]
-    );
+    assert_eq!(r.field_errors("revocation_endpoint"), ["must be an http:// or https:// URL"]);
 
     // Fields of another type are refused, not silently dropped.
     let mut p = slack_provider();
     p["signature_method"] = json!("HMAC-SHA1");
     let r = s.post("/api/v1/providers", p).await;
-    assert_eq!(
-        r.field_errors("signature_method"),
-        ["is not a field of OAuth 2.0 Provider"]
-    );
+    assert_eq!(r.field_errors("signature_method"), ["is not a field of OAuth 2.0 Provider"]);
 
     // The custom refresh strategy needs a refresh request, and only it may have one.
     let mut p = slack_provider();
     p["refresh_token_strategy"] = json!("custom");
     let r = s.post("/api/v1/providers", p.clone()).await;
-    assert_eq!(
-        r.field_errors("refresh_request"),
-        ["is required when refresh_token_strategy is custom"]
-    );
+    assert_eq!(r.field_errors("refresh_request"), ["is required when refresh_token_strategy is custom"]);
     p["refresh_token_strategy"] = json!("default");
     p["refresh_request"] = json!({"url": "https://slack.com/api/refresh"});
     let r = s.post("/api/v1/providers", p.clone()).await;
-    assert_eq!(
-        r.field_errors("refresh_request"),
-        ["is only allowed when refresh_token_strategy is custom"]
-    );
+    assert_eq!(r.field_errors("refresh_request"), ["is only allowed when refresh_token_strategy is custom"]);
     p["refresh_token_strategy"] = json!("custom");
     p["refresh_request"] = json!({"method": "POST", "url": "https://slack.com/api/refresh?t={{refresh_token}}", "body_format": "json",
         "parameters": [{"key": "grant_type", "value": "refresh_token"}]});
     let created = s.create("providers", p).await;
-    assert_eq!(
-        created["refresh_request"]["access_token_pointer"],
-        "/access_token"
-    );
+    assert_eq!(created["refresh_request"]["access_token_pointer"], "/access_token");
     assert_eq!(created["refresh_request"]["body_format"], "json");
 
     // A blank separator is kept as given; a single space is kept untrimmed.
@@ -127,48 +88,29 @@ async fn natural_keys_are_unique_and_trimmed_across_types() {
     let s = Server::start().await;
     s.create("providers", slack_provider()).await;
     // Same key with spaces, and as another provider type: still taken.
-    let r = s
-        .post(
-            "/api/v1/providers",
-            json!({"type": "generic", "namespace": " Slack ", "name": "Slack  "}),
-        )
-        .await;
+    let r = s.post("/api/v1/providers", json!({"type": "generic", "namespace": " Slack ", "name": "Slack  "})).await;
     assert_eq!(r.status, 422, "{}", r.text);
-    assert_eq!(
-        r.field_errors("name"),
-        ["is already taken in namespace Slack"]
-    );
+    assert_eq!(r.field_errors("name"), ["is already taken in namespace Slack"]);
     // Another namespace is another key.
-    s.create(
-        "providers",
-        json!({"type": "generic", "namespace": "Other", "name": "Slack"}),
-    )
-    .await;
+    s.create("providers", json!({"type": "generic", "namespace": "Other", "name": "Slack"})).await;
 
     // Clients: unique per provider.
     let client = json!({"type": "remote_oauth", "provider": {"namespace": "Slack", "name": "Slack"}, "name": "main"});
     s.create("clients", client.clone()).await;
     let r = s.post("/api/v1/clients", client).await;
-    assert_eq!(
-        r.field_errors("name"),
-        ["is already taken for provider Slack | Slack"]
-    );
-    s.create("clients", json!({"type": "generic", "provider": {"namespace": "Other", "name": "Slack"}, "name": "main"})).await;
+    assert_eq!(r.field_errors("name"), ["is already taken for provider Slack | Slack"]);
+    s.create(
+        "clients",
+        json!({"type": "generic", "provider": {"namespace": "Other", "name": "Slack"}, "name": "main"}),
+    )
+    .await;
 
     // Authorizations: unique across types, namespace may be empty.
     let auth = json!({"type": "basic", "name": "ops"});
     let created = s.create("authorizations", auth.clone()).await;
     assert_eq!(created["label"], "ops");
-    let r = s
-        .post(
-            "/api/v1/authorizations",
-            json!({"type": "api_key", "name": "ops", "key_name": "X-Key"}),
-        )
-        .await;
-    assert_eq!(
-        r.field_errors("name"),
-        ["is already taken without a namespace"]
-    );
+    let r = s.post("/api/v1/authorizations", json!({"type": "api_key", "name": "ops", "key_name": "X-Key"})).await;
+    assert_eq!(r.field_errors("name"), ["is already taken without a namespace"]);
     s.stop().await;
 }
 
@@ -176,27 +118,24 @@ async fn natural_keys_are_unique_and_trimmed_across_types() {
 async fn a_client_is_created_with_its_provider_inline_and_gets_the_provider_namespace() {
     let s = Server::start().await;
     let client = s
-        .create("clients", json!({
-            "type": "remote_oauth",
-            "provider": slack_provider(),
-            "name": " main ",
-            "identifier": "client-id-1",
-            "secret": "client-secret-1",
-            "request_token_parameters": [{"key": "audience", "value": "{{ audience }}", "description": "who"}]
-        }))
+        .create(
+            "clients",
+            json!({
+                "type": "remote_oauth",
+                "provider": slack_provider(),
+                "name": " main ",
+                "identifier": "client-id-1",
+                "secret": "client-secret-1",
+                "request_token_parameters": [{"key": "audience", "value": "{{ audience }}", "description": "who"}]
+            }),
+        )
         .await;
     assert_eq!(client["name"], "main");
-    assert_eq!(
-        client["namespace"], "Slack",
-        "the namespace defaults to the provider's"
-    );
+    assert_eq!(client["namespace"], "Slack", "the namespace defaults to the provider's");
     assert_eq!(client["label"], "Slack | Slack | main");
     assert_eq!(client["provider"]["namespace"], "Slack");
     assert!(client["provider"]["id"].is_string());
-    assert_eq!(
-        client["secrets"],
-        json!({"identifier": true, "secret": true})
-    );
+    assert_eq!(client["secrets"], json!({"identifier": true, "secret": true}));
     assert_eq!(
         client["request_token_parameters"][0],
         json!({"key": "audience", "value": "{{ audience }}", "description": "who"})
@@ -233,98 +172,56 @@ async fn a_client_is_created_with_its_provider_inline_and_gets_the_provider_name
         "provider": {"type": "oauth2", "namespace": "Bad", "name": "Bad"}}),
         )
         .await;
-    assert_eq!(
-        r.field_errors("provider.token_endpoint"),
-        ["must not be blank"]
-    );
+    assert_eq!(r.field_errors("provider.token_endpoint"), ["must not be blank"]);
     assert_eq!(s.count("providers").await, 2);
 
     // References by id, by {"id"}, by natural key; unknown ones are named.
     let pid = client["provider"]["id"].as_str().unwrap();
-    s.create(
-        "clients",
-        json!({"type": "generic", "provider": pid, "name": "by-id"}),
-    )
-    .await;
-    s.create(
-        "clients",
-        json!({"type": "generic", "provider": {"id": pid}, "name": "by-id-object"}),
-    )
-    .await;
+    s.create("clients", json!({"type": "generic", "provider": pid, "name": "by-id"})).await;
+    s.create("clients", json!({"type": "generic", "provider": {"id": pid}, "name": "by-id-object"})).await;
+    let r = s.post("/api/v1/clients", json!({"type": "generic", "provider": "nope", "name": "x"})).await;
+    assert_eq!(r.field_errors("provider"), ["no provider has id `nope`"]);
     let r = s
         .post(
             "/api/v1/clients",
-            json!({"type": "generic", "provider": "nope", "name": "x"}),
+            json!({"type": "generic", "provider": {"namespace": "Slack", "name": "Nope"}, "name": "x"}),
         )
         .await;
-    assert_eq!(r.field_errors("provider"), ["no provider has id `nope`"]);
-    let r = s.post("/api/v1/clients", json!({"type": "generic", "provider": {"namespace": "Slack", "name": "Nope"}, "name": "x"})).await;
     assert_eq!(r.field_errors("provider"), ["no provider Slack | Nope"]);
-    let r = s
-        .post("/api/v1/clients", json!({"type": "generic", "name": "x"}))
-        .await;
+    let r = s.post("/api/v1/clients", json!({"type": "generic", "name": "x"})).await;
     assert_eq!(r.field_errors("provider"), ["is required"]);
     // A generic client has no token request fields.
     let r = s
-        .post(
-            "/api/v1/clients",
-            json!({"type": "generic", "provider": pid, "name": "y", "request_token_headers": []}),
-        )
+        .post("/api/v1/clients", json!({"type": "generic", "provider": pid, "name": "y", "request_token_headers": []}))
         .await;
-    assert_eq!(
-        r.field_errors("request_token_headers"),
-        ["is not a field of Generic Client"]
-    );
+    assert_eq!(r.field_errors("request_token_headers"), ["is not a field of Generic Client"]);
     s.stop().await;
 }
 
 #[tokio::test]
 async fn an_authorization_takes_scopes_of_its_clients_provider_only() {
     let s = Server::start().await;
-    let client = s
-        .create(
-            "clients",
-            json!({"type": "remote_oauth", "provider": slack_provider(), "name": "main"}),
-        )
-        .await;
+    let client =
+        s.create("clients", json!({"type": "remote_oauth", "provider": slack_provider(), "name": "main"})).await;
     let provider = &client["provider"];
-    let chat = s
-        .create(
-            "scopes",
-            json!({"provider": provider["id"], "name": "chat:write", "description": "post"}),
-        )
-        .await;
-    s.create(
-        "scopes",
-        json!({"provider": {"namespace": "Slack", "name": "Slack"}, "name": "read {{read}}"}),
-    )
-    .await;
+    let chat =
+        s.create("scopes", json!({"provider": provider["id"], "name": "chat:write", "description": "post"})).await;
+    s.create("scopes", json!({"provider": {"namespace": "Slack", "name": "Slack"}, "name": "read {{read}}"})).await;
     let github = s.create("providers", json!({"type": "oauth2", "namespace": "GitHub", "name": "GitHub",
         "authorization_endpoint": "https://github.com/login/oauth/authorize", "token_endpoint": "https://github.com/login/oauth/access_token"})).await;
-    let repo = s
-        .create("scopes", json!({"provider": github["id"], "name": "repo"}))
-        .await;
+    let repo = s.create("scopes", json!({"provider": github["id"], "name": "repo"})).await;
 
     // Scope rules: oauth2 provider only, template names parsed.
-    let oauth1 = s.create("providers", json!({"type": "oauth1", "namespace": "Q", "name": "Q", "authorization_endpoint": "https://q/a",
-        "token_endpoint": "https://q/t", "request_token_endpoint": "https://q/r"})).await;
-    let r = s
-        .post(
-            "/api/v1/scopes",
-            json!({"provider": oauth1["id"], "name": "x"}),
+    let oauth1 = s
+        .create(
+            "providers",
+            json!({"type": "oauth1", "namespace": "Q", "name": "Q", "authorization_endpoint": "https://q/a",
+        "token_endpoint": "https://q/t", "request_token_endpoint": "https://q/r"}),
         )
         .await;
-    assert!(
-        r.field_errors("provider")[0].starts_with("must be an OAuth 2.0 provider"),
-        "{}",
-        r.text
-    );
-    let r = s
-        .post(
-            "/api/v1/scopes",
-            json!({"provider": github["id"], "name": "read {{ x"}),
-        )
-        .await;
+    let r = s.post("/api/v1/scopes", json!({"provider": oauth1["id"], "name": "x"})).await;
+    assert!(r.field_errors("provider")[0].starts_with("must be an OAuth 2.0 provider"), "{}", r.text);
+    let r = s.post("/api/v1/scopes", json!({"provider": github["id"], "name": "read {{ x"})).await;
     assert!(r.field_errors("name")[0].starts_with("is not a valid template"));
 
     let auth = s
@@ -341,17 +238,8 @@ async fn an_authorization_takes_scopes_of_its_clients_provider_only() {
     assert_eq!(auth["status"], "unauthorized");
     assert_eq!(auth["authorized"], false);
     assert_eq!(auth["grant_type"], "authorization_code");
-    let names: Vec<&str> = auth["scopes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        names,
-        ["chat:write", "read {{read}}", "{{scope}}"],
-        "in order, without duplicates"
-    );
+    let names: Vec<&str> = auth["scopes"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["chat:write", "read {{read}}", "{{scope}}"], "in order, without duplicates");
     assert_eq!(
         auth["secrets"],
         json!({"access_token": false, "refresh_token": false, "id_token": false, "token_response": false})
@@ -364,86 +252,38 @@ async fn an_authorization_takes_scopes_of_its_clients_provider_only() {
             json!({"type": "oauth2", "name": "x", "client": client["id"], "scopes": ["repo"]}),
         )
         .await;
-    assert_eq!(
-        r.field_errors("scopes[0]"),
-        ["`repo` is not a scope of provider Slack | Slack"]
-    );
+    assert_eq!(r.field_errors("scopes[0]"), ["`repo` is not a scope of provider Slack | Slack"]);
     let r = s
         .post(
             "/api/v1/authorizations",
             json!({"type": "oauth2", "name": "x", "client": client["id"], "scopes": [repo["id"]]}),
         )
         .await;
-    assert!(
-        r.field_errors("scopes[0]")[0].contains("another provider"),
-        "{}",
-        r.text
-    );
+    assert!(r.field_errors("scopes[0]")[0].contains("another provider"), "{}", r.text);
 
     // The client must fit the authorization type.
-    let q_client = s
-        .create(
-            "clients",
-            json!({"type": "remote_oauth", "provider": oauth1["id"], "name": "q"}),
-        )
-        .await;
-    let r = s
-        .post(
-            "/api/v1/authorizations",
-            json!({"type": "oauth2", "name": "x", "client": q_client["id"]}),
-        )
-        .await;
-    assert_eq!(
-        r.field_errors("client"),
-        ["must use an OAuth 2.0 provider; client Q | Q | q does not"]
-    );
-    s.create(
-        "authorizations",
-        json!({"type": "oauth1", "name": "q1", "client": q_client["id"]}),
-    )
-    .await;
-    let generic_provider = s
-        .create(
-            "providers",
-            json!({"type": "generic", "namespace": "G", "name": "NoEndpoint"}),
-        )
-        .await;
-    let g_client = s
-        .create(
-            "clients",
-            json!({"type": "generic", "provider": generic_provider["id"], "name": "g"}),
-        )
-        .await;
-    let r = s
-        .post(
-            "/api/v1/authorizations",
-            json!({"type": "generic", "name": "g", "client": g_client["id"]}),
-        )
-        .await;
+    let q_client = s.create("clients", json!({"type": "remote_oauth", "provider": oauth1["id"], "name": "q"})).await;
+    let r = s.post("/api/v1/authorizations", json!({"type": "oauth2", "name": "x", "client": q_client["id"]})).await;
+    assert_eq!(r.field_errors("client"), ["must use an OAuth 2.0 provider; client Q | Q | q does not"]);
+    s.create("authorizations", json!({"type": "oauth1", "name": "q1", "client": q_client["id"]})).await;
+    let generic_provider =
+        s.create("providers", json!({"type": "generic", "namespace": "G", "name": "NoEndpoint"})).await;
+    let g_client =
+        s.create("clients", json!({"type": "generic", "provider": generic_provider["id"], "name": "g"})).await;
+    let r = s.post("/api/v1/authorizations", json!({"type": "generic", "name": "g", "client": g_client["id"]})).await;
     assert!(r.field_errors("client")[0].contains("authorization endpoint"));
 
     // Changing the client to another provider's keeps scopes that no longer fit out.
-    let gh_client = s
-        .create(
-            "clients",
-            json!({"type": "remote_oauth", "provider": github["id"], "name": "gh"}),
-        )
-        .await;
+    let gh_client = s.create("clients", json!({"type": "remote_oauth", "provider": github["id"], "name": "gh"})).await;
     let path = format!("/api/v1/authorizations/{}", auth["id"].as_str().unwrap());
     let r = s.patch(&path, json!({"client": gh_client["id"]})).await;
     assert_eq!(r.status, 422);
     assert!(
-        r.field_errors("scopes[0]")[0]
-            .contains("is not a scope of the client's provider GitHub | GitHub"),
+        r.field_errors("scopes[0]")[0].contains("is not a scope of the client's provider GitHub | GitHub"),
         "{}",
         r.text
     );
-    let r = s
-        .patch(
-            &path,
-            json!({"client": gh_client["id"], "scopes": ["repo"]}),
-        )
-        .await;
+    let r = s.patch(&path, json!({"client": gh_client["id"], "scopes": ["repo"]})).await;
     assert_eq!(r.status, 200, "{}", r.text);
     s.stop().await;
 }
@@ -452,10 +292,7 @@ async fn an_authorization_takes_scopes_of_its_clients_provider_only() {
 async fn basic_and_api_key_authorizations_are_authorized_when_their_secrets_are_set() {
     let s = Server::start().await;
     let basic = s
-        .create(
-            "authorizations",
-            json!({"type": "basic", "namespace": "Ops", "name": "jira", "username": "bot"}),
-        )
+        .create("authorizations", json!({"type": "basic", "namespace": "Ops", "name": "jira", "username": "bot"}))
         .await;
     assert_eq!(basic["status"], "unauthorized");
     let path = format!("/api/v1/authorizations/{}", basic["id"].as_str().unwrap());
@@ -463,10 +300,7 @@ async fn basic_and_api_key_authorizations_are_authorized_when_their_secrets_are_
     assert_eq!(r.body["status"], "authorized", "{}", r.text);
     assert_eq!(r.body["authorized"], true);
     assert!(r.body["authorized_at"].is_string());
-    assert_eq!(
-        r.body["secrets"],
-        json!({"username": true, "password": true})
-    );
+    assert_eq!(r.body["secrets"], json!({"username": true, "password": true}));
     // Leaving a secret out keeps it; null clears it.
     let r = s.patch(&path, json!({"metadata": {"team": "ops"}})).await;
     assert_eq!(r.body["secrets"]["password"], true);
@@ -475,26 +309,15 @@ async fn basic_and_api_key_authorizations_are_authorized_when_their_secrets_are_
     assert_eq!(r.body["status"], "unauthorized");
     assert!(r.body["authorized_at"].is_null());
 
-    let r = s
-        .post(
-            "/api/v1/authorizations",
-            json!({"type": "api_key", "name": "k"}),
-        )
-        .await;
+    let r = s.post("/api/v1/authorizations", json!({"type": "api_key", "name": "k"})).await;
     assert_eq!(r.field_errors("key_name"), ["must not be blank"]);
     let key = s.create("authorizations", json!({"type": "api_key", "name": "k", "key_name": "X-Api-Key", "key_value": "k-123", "placement": "query"})).await;
     assert_eq!(key["status"], "authorized");
     assert_eq!(key["placement"], "query");
     let r = s
-        .post(
-            "/api/v1/authorizations",
-            json!({"type": "api_key", "name": "k2", "key_name": "k", "placement": "body"}),
-        )
+        .post("/api/v1/authorizations", json!({"type": "api_key", "name": "k2", "key_name": "k", "placement": "body"}))
         .await;
-    assert_eq!(
-        r.field_errors("placement"),
-        ["must be one of: header, query"]
-    );
+    assert_eq!(r.field_errors("placement"), ["must be one of: header, query"]);
     s.stop().await;
 }
 
@@ -519,12 +342,7 @@ async fn patch_changes_only_what_it_names_and_refuses_type_changes() {
     assert_eq!(before["updated_at"], after["updated_at"]);
     // The {{scope}} scope cannot be renamed.
     let scope = &s.get("/api/v1/scopes").await.body["items"][0];
-    let r = s
-        .patch(
-            &format!("/api/v1/scopes/{}", scope["id"].as_str().unwrap()),
-            json!({"name": "renamed"}),
-        )
-        .await;
+    let r = s.patch(&format!("/api/v1/scopes/{}", scope["id"].as_str().unwrap()), json!({"name": "renamed"})).await;
     assert!(r.field_errors("name")[0].contains("cannot be renamed"));
     let r = s.patch("/api/v1/providers/does-not-exist", json!({})).await;
     assert_eq!((r.status, r.code()), (404, "not_found"));
@@ -537,28 +355,14 @@ async fn fifty_concurrent_creates_of_one_natural_key_make_exactly_one_record() {
     let mut tasks = Vec::new();
     for _ in 0..50 {
         let s = s.clone();
-        tasks.push(tokio::spawn(async move {
-            s.post("/api/v1/providers", slack_provider()).await.status
-        }));
+        tasks.push(tokio::spawn(async move { s.post("/api/v1/providers", slack_provider()).await.status }));
     }
     let mut statuses = Vec::new();
     for t in tasks {
         statuses.push(t.await.unwrap());
     }
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 201).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 422).count(),
-        49,
-        "{statuses:?}"
-    );
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 422).count(), 49, "{statuses:?}");
     assert_eq!(s.count("providers").await, 1);
-    assert_eq!(
-        s.count("scopes").await,
-        1,
-        "one {{scope}} scope, from the one provider"
-    );
+    assert_eq!(s.count("scopes").await, 1, "one {{scope}} scope, from the one provider");
 }

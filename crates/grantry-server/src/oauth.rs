@@ -1,0 +1,165 @@
+//! The OAuth endpoints: authorize, the provider's callback (no login: the state
+//! is the credential), fresh tokens, refresh, cancel and notifications.
+
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+use grantry_core::filter::{DEFAULT_PER_PAGE, MAX_PER_PAGE};
+use grantry_core::flows::Authorized;
+use grantry_core::store::NotificationQuery;
+use grantry_core::{Error, Id};
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::extract::{MaybeJsonBody, QueryPairs};
+use crate::AppState;
+
+type ApiResult = Result<Response, ApiError>;
+
+pub async fn authorize(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    MaybeJsonBody(body): MaybeJsonBody,
+) -> ApiResult {
+    let body = body.unwrap_or(Value::Null);
+    let return_to = match &body {
+        Value::Null => None,
+        Value::Object(o) => match o.get("return_to") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.trim().to_owned()),
+            Some(_) => return Err(Error::field("return_to", "must be a URL string").into()),
+        },
+        _ => {
+            return Err(Error::BadRequest(
+                "the body must be a JSON object such as {\"return_to\": \"https://…\"}".into(),
+            )
+            .into())
+        }
+    };
+    match state.flows.authorize(&Id::from_string(id), return_to.as_deref()).await? {
+        Authorized::Redirect(url) => Ok(Json(json!({"authorize_url": url})).into_response()),
+        Authorized::Record(record) => Ok(Json(record).into_response()),
+    }
+}
+
+fn see_other(location: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, location.to_owned())]).into_response()
+}
+
+/// The provider sends the browser here with `code` or `error`, and `state`.
+pub async fn callback(State(state): State<AppState>, QueryPairs(pairs): QueryPairs) -> Response {
+    match state.flows.callback(&pairs).await {
+        Ok(outcome) => {
+            let mut params = vec![
+                ("authorization", outcome.authorization_id.to_string()),
+                ("status", if outcome.authorized { "authorized" } else { "failed" }.to_owned()),
+            ];
+            if let Some(error) = outcome.error {
+                params.push(("error", error));
+            }
+            let target = outcome.return_to.unwrap_or_else(|| format!("{}/oauth/result", state.public_url));
+            let mut url = match url::Url::parse(&target) {
+                Ok(u) => u,
+                Err(_) => return page(StatusCode::BAD_REQUEST, "Authorization", "The return address is not a URL."),
+            };
+            url.query_pairs_mut().extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
+            see_other(url.as_str())
+        }
+        Err(Error::BadRequest(message)) => page(StatusCode::BAD_REQUEST, "Authorization not completed", &message),
+        Err(e) => {
+            let (status, _) = crate::error::status_and_code(&e);
+            if let Error::Internal(m) = &e {
+                tracing::error!(message = %m, "the OAuth callback failed inside Grantry");
+            }
+            page(status, "Authorization not completed", &e.to_string())
+        }
+    }
+}
+
+/// Where the browser lands when the authorize call gave no `return_to`.
+pub async fn result(QueryPairs(pairs): QueryPairs) -> Response {
+    let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str()).unwrap_or("");
+    match get("status") {
+        "authorized" => page(
+            StatusCode::OK,
+            "Authorized ✓",
+            &format!("Authorization {} is authorized. You can close this window.", get("authorization")),
+        ),
+        _ => page(
+            StatusCode::OK,
+            "Authorization failed",
+            &format!("Authorization {} was not authorized: {}", get("authorization"), get("error")),
+        ),
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+fn page(status: StatusCode, title: &str, message: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t} · Grantry</title></head>\
+         <body style=\"font-family: system-ui, sans-serif; max-width: 40rem; margin: 4rem auto\"><h1>{t}</h1><p>{m}</p></body></html>",
+        t = escape(title),
+        m = escape(message)
+    );
+    let mut response = (status, Html(html)).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+    );
+    response
+}
+
+pub async fn token(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    Ok(no_store(Json(state.flows.fresh_token(&Id::from_string(id)).await?).into_response()))
+}
+
+pub async fn token_by_key(State(state): State<AppState>, Path((namespace, name)): Path<(String, String)>) -> ApiResult {
+    Ok(no_store(Json(state.flows.fresh_token_by_key(&namespace, &name).await?).into_response()))
+}
+
+/// Tokens must not be kept by caches on the way.
+fn no_store(mut response: Response) -> Response {
+    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    response
+}
+
+pub async fn refresh(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    Ok(Json(state.flows.refresh(&Id::from_string(id)).await?).into_response())
+}
+
+pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    Ok(Json(state.flows.cancel(&Id::from_string(id)).await?).into_response())
+}
+
+pub async fn notifications(State(state): State<AppState>, QueryPairs(pairs): QueryPairs) -> ApiResult {
+    let mut query = NotificationQuery { page: 1, per_page: DEFAULT_PER_PAGE, ..Default::default() };
+    for (key, value) in pairs {
+        let number = |max: u32| {
+            value.parse::<u32>().ok().filter(|n| (1..=max).contains(n)).ok_or_else(|| {
+                Error::BadRequest(format!("`{key}` must be a whole number from 1 to {max}, not `{value}`"))
+            })
+        };
+        match key.as_str() {
+            "page" => query.page = number(u32::MAX)?,
+            "per_page" => query.per_page = number(MAX_PER_PAGE)?,
+            "authorization" => query.authorization_id = Some(Id::from_string(value)),
+            "level" if matches!(value.as_str(), "info" | "warning" | "error") => query.level = Some(value),
+            "level" => {
+                return Err(Error::BadRequest(format!("`level` is info, warning or error, not `{value}`")).into())
+            }
+            other => {
+                return Err(Error::BadRequest(format!(
+                    "notifications are filtered by authorization and level, not `{other}`"
+                ))
+                .into())
+            }
+        }
+    }
+    let page = state.flows.notifications(&query).await?;
+    Ok(Json(json!({"items": page.items, "total": page.total, "page": page.page, "per_page": page.per_page}))
+        .into_response())
+}
