@@ -74,6 +74,15 @@ impl Server {
         server
     }
 
+    /// Starts on a new temporary data folder with extra environment.
+    pub async fn start_with(env: &[(&str, &str)]) -> Server {
+        let temp = Arc::new(tempfile::tempdir().unwrap());
+        let mut server =
+            Server::start_in(temp.path(), env).await.unwrap_or_else(|r| panic!("server refused: {}", r.stderr));
+        server._temp = Some(temp);
+        server
+    }
+
     /// Starts on `data_dir` with extra environment; `Err` when the process exits instead.
     pub async fn start_in(data_dir: &Path, env: &[(&str, &str)]) -> Result<Server, Refused> {
         let mut cmd = command(data_dir);
@@ -188,4 +197,45 @@ pub fn slack_provider() -> Value {
         "scope_separator": ",",
         "refresh_token_strategy": "default"
     })
+}
+
+/// Where a browser ends up after following redirects; it stops at the
+/// `app.example` host that tests use as an integration's return address.
+pub struct Landing {
+    pub url: String,
+    pub status: u16,
+    pub body: String,
+}
+
+impl Landing {
+    pub fn param(&self, key: &str) -> Option<String> {
+        let url = url::Url::parse(&self.url).ok()?;
+        url.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
+    }
+}
+
+/// Follows redirects like a browser with cookies, stopping before `app.example`.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            if attempt.url().host_str() == Some("app.example") || attempt.previous().len() > 15 {
+                attempt.stop()
+            } else {
+                attempt.follow()
+            }
+        }))
+        .build()
+        .unwrap()
+}
+
+pub async fn visit(client: &reqwest::Client, url: &str) -> Landing {
+    let response = client.get(url).send().await.unwrap();
+    let status = response.status().as_u16();
+    let url = match response.headers().get("location") {
+        Some(location) if status / 100 == 3 => location.to_str().unwrap().to_owned(),
+        _ => response.url().to_string(),
+    };
+    let body = response.text().await.unwrap_or_default();
+    Landing { url, status, body }
 }

@@ -3,11 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod fake_provider;
 mod harness;
 
 mod access;
 mod bad_input;
 mod lists;
+mod oauth_fake;
 mod records;
 mod secrets;
 mod transfer;
