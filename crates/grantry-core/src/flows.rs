@@ -70,7 +70,23 @@ pub struct Flows {
     /// One refresh at a time per authorization within this process; the lease
     /// in the store does the same across processes.
     refreshing: Mutex<HashMap<Id, Arc<tokio::sync::Mutex<()>>>>,
+    /// Authorizations recently read for their token, so that the hot path of
+    /// fresh tokens needs no database round trip. Every write here replaces
+    /// the entry; a write by another process is seen within `CACHE_TTL`.
+    cache: std::sync::RwLock<HashMap<Id, Cached>>,
 }
+
+/// An authorization as last read, with its token answer ready when it has one.
+#[derive(Clone)]
+struct Cached {
+    at: std::time::Instant,
+    record: Arc<Record>,
+    view: Option<Value>,
+    expires_at: Option<OffsetDateTime>,
+}
+
+/// How long a cached authorization is trusted without reading it again.
+const CACHE_TTL: Duration = Duration::from_secs(1);
 
 fn state_error(code: &'static str, message: impl Into<String>) -> Error {
     Error::State { code, message: message.into() }
@@ -99,7 +115,16 @@ impl Flows {
         settings: FlowSettings,
     ) -> Flows {
         let store = records.store().clone();
-        Flows { records, store, sealer, clock, http, settings, refreshing: Mutex::new(HashMap::new()) }
+        Flows {
+            records,
+            store,
+            sealer,
+            clock,
+            http,
+            settings,
+            refreshing: Mutex::new(HashMap::new()),
+            cache: Default::default(),
+        }
     }
 
     pub fn callback_url(&self) -> String {
@@ -250,8 +275,48 @@ impl Flows {
 
     /// A usable access token: refreshed first when it expires within the margin.
     pub async fn fresh_token(&self, id: &Id) -> Result<Value, Error> {
-        let auth = self.store.get(Kind::Authorization, id).await?.ok_or_else(|| not_found(id))?;
+        let cached = self.cache.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned();
+        let auth = match cached {
+            Some(c) if c.at.elapsed() < CACHE_TTL => match c.view {
+                // The hot path: no database read, no decryption, no write.
+                Some(view)
+                    if oauth2::freshness(c.expires_at, self.clock.now(), self.settings.refresh_margin, true)
+                        == Freshness::Fresh =>
+                {
+                    return Ok(view)
+                }
+                _ => Record::clone(&c.record),
+            },
+            _ => {
+                let record = self.store.get(Kind::Authorization, id).await?.ok_or_else(|| not_found(id))?;
+                self.remember(&record);
+                record
+            }
+        };
         self.serve_fresh(auth).await
+    }
+
+    fn remember(&self, record: &Record) {
+        let view = (record.text("status") == "authorized").then(|| self.token_view(record).ok()).flatten();
+        let expires_at = record.data.get("expires_at").and_then(Value::as_str).and_then(parse_time);
+        let entry = Cached { at: std::time::Instant::now(), record: Arc::new(record.clone()), view, expires_at };
+        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        if cache.len() > 10_000 {
+            cache.retain(|_, c| c.at.elapsed() < CACHE_TTL);
+        }
+        cache.insert(record.id.clone(), entry);
+    }
+
+    fn forget(&self, id: &Id) {
+        self.cache.write().unwrap_or_else(|p| p.into_inner()).remove(id);
+    }
+
+    /// Writes an authorization changed by a flow.
+    async fn save(&self, auth: &Record) -> Result<(), Error> {
+        self.forget(&auth.id);
+        self.store.update(auth).await?;
+        self.forget(&auth.id);
+        Ok(())
     }
 
     pub async fn fresh_token_by_key(&self, namespace: &str, name: &str) -> Result<Value, Error> {
@@ -285,7 +350,7 @@ impl Flows {
                 let mut auth = auth;
                 set_status(&mut auth, "expired");
                 auth.updated_at = timestamp(now);
-                self.store.update(&auth).await?;
+                self.save(&auth).await?;
                 self.notify(
                     &auth.id,
                     "warning",
@@ -553,7 +618,7 @@ impl Flows {
         }
         set_status(&mut auth, "unauthorized");
         auth.updated_at = timestamp(self.clock.now());
-        self.store.update(&auth).await?;
+        self.save(&auth).await?;
         self.records.get(Kind::Authorization, id).await
     }
 
@@ -584,6 +649,7 @@ impl Flows {
 
     /// Deletes records; authorizations are cancelled first (SPEC §4.6).
     pub async fn delete(&self, kind: Kind, id: &Id) -> Result<(), Error> {
+        self.forget(id);
         if kind == Kind::Authorization && self.store.get(kind, id).await?.is_some_and(|a| a.rtype == "oauth2") {
             self.cancel(id).await?;
         }
@@ -592,6 +658,7 @@ impl Flows {
 
     pub async fn delete_many(&self, kind: Kind, selection: &crate::service::Selection) -> Result<u64, Error> {
         if kind == Kind::Authorization {
+            self.cache.write().unwrap_or_else(|p| p.into_inner()).clear();
             for auth in self.records.select_records(kind, selection).await? {
                 if auth.rtype == "oauth2" && auth.text("status") != "unauthorized" {
                     self.cancel(&auth.id).await?;
@@ -739,7 +806,7 @@ impl Flows {
         auth.data.remove("last_error");
         set_status(auth, "authorized");
         auth.updated_at = timestamp(now);
-        self.store.update(auth).await?;
+        self.save(auth).await?;
         Ok(())
     }
 
@@ -747,7 +814,7 @@ impl Flows {
         auth.data.insert("last_error".into(), failure.to_json());
         set_status(auth, status);
         auth.updated_at = timestamp(self.clock.now());
-        self.store.update(auth).await?;
+        self.save(auth).await?;
         let message = format!(
             "authorization {} {}: {}",
             label_of(auth),

@@ -31,6 +31,8 @@ pub struct AppState {
     pub flows: Arc<Flows>,
     pub store: Arc<dyn Store>,
     pub public_url: String,
+    /// API tokens seen lately (see `auth::TokenCache`).
+    pub tokens: Arc<auth::TokenCache>,
 }
 
 pub fn router(state: AppState) -> Router {

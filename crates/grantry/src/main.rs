@@ -153,7 +153,7 @@ async fn serve(config: Config, options: ServeOptions) -> anyhow::Result<()> {
         retry_backoff: vec![std::time::Duration::from_millis(200), std::time::Duration::from_millis(800)],
     };
     let flows = Arc::new(Flows::new(records.clone(), sealer, clock, Arc::new(outbound), settings));
-    let state = grantry_server::AppState { records, flows, store: store_port, public_url };
+    let state = grantry_server::AppState { records, flows, store: store_port, public_url, tokens: Default::default() };
     tracing::info!("Grantry listening on http://{address} (data in {})", config.database_url_for_humans());
     axum::serve(listener, grantry_server::router(state)).with_graceful_shutdown(shutdown_signal()).await?;
     store.close().await;
