@@ -10,6 +10,7 @@ mod access;
 mod bad_input;
 mod lists;
 mod oauth_fake;
+mod oidc;
 mod records;
 mod secrets;
 mod transfer;
