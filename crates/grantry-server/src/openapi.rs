@@ -130,6 +130,9 @@ pub fn document(server_url: &str) -> Value {
             }
         }
     }
+    for (path, methods) in oauth_paths() {
+        paths.insert(path.into(), methods);
+    }
     paths.insert(
         "/api/v1/openapi.json".into(),
         json!({"get": {"operationId": "openapi", "summary": "This document", "security": [],
@@ -164,4 +167,87 @@ pub fn document(server_url: &str) -> Value {
         "paths": paths,
         "components": {"schemas": schemas, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}}
     })
+}
+
+/// The OAuth 2.0 routes (SPEC §4) beside the record routes.
+fn oauth_paths() -> Vec<(&'static str, Value)> {
+    let id = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}]);
+    let record = json!({"$ref": "#/components/schemas/Authorization"});
+    let token = json!({"type": "object", "required": ["access_token", "token_type", "expires_at", "authorization_header"], "properties": {
+        "access_token": {"type": "string"}, "token_type": {"type": "string"},
+        "expires_at": {"type": ["string", "null"], "format": "date-time"}, "authorization_header": {"type": "string"}}});
+    let states = "409: not_authorized, authorization_failed, token_expired, refresh_not_supported, not_supported";
+    let with_401 = |mut responses: Value| {
+        responses["401"] = error_response("Missing or invalid API token");
+        responses
+    };
+    vec![
+        (
+            "/api/v1/authorizations/{id}/authorize",
+            json!({"post": {
+            "operationId": "authorize", "tags": ["authorizations"], "parameters": id,
+            "summary": "Start the grant: an authorize URL for the browser, or (client credentials) the token request itself",
+            "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object", "properties": {
+                "return_to": {"type": "string", "format": "uri", "description": "Where the callback sends the browser, with ?authorization=&status=[&error=]"}}}}}},
+            "responses": with_401(json!({"200": json_response("{\"authorize_url\"} or the authorization record", json!({"oneOf": [
+                {"type": "object", "properties": {"authorize_url": {"type": "string"}}}, record.clone()]})),
+                "409": error_response(states), "422": error_response("return_to is not a URL")}))}}),
+        ),
+        (
+            "/api/v1/authorizations/{id}/token",
+            json!({"get": {
+            "operationId": "fresh_token", "tags": ["authorizations"], "parameters": id,
+            "summary": "A usable access token, refreshed first when it expires within the refresh margin",
+            "responses": with_401(json!({"200": json_response("The token", token.clone()), "409": error_response(states),
+                "503": error_response("provider_unavailable: the provider could not be reached to refresh")}))}}),
+        ),
+        (
+            "/api/v1/authorizations/by-key/{namespace}/{name}/token",
+            json!({"get": {
+            "operationId": "fresh_token_by_key", "tags": ["authorizations"],
+            "parameters": [{"name": "namespace", "in": "path", "required": true, "schema": {"type": "string"}},
+                           {"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
+            "summary": "The same, by the authorization's natural key",
+            "responses": with_401(json!({"200": json_response("The token", token), "409": error_response(states)}))}}),
+        ),
+        (
+            "/api/v1/authorizations/{id}/refresh",
+            json!({"post": {
+            "operationId": "refresh", "tags": ["authorizations"], "parameters": id, "summary": "Refresh now",
+            "responses": with_401(json!({"200": json_response("The authorization", record.clone()), "409": error_response(states),
+                "503": error_response("provider_unavailable")}))}}),
+        ),
+        (
+            "/api/v1/authorizations/{id}/cancel",
+            json!({"post": {
+            "operationId": "cancel", "tags": ["authorizations"], "parameters": id,
+            "summary": "Revoke at the provider when it has a revocation endpoint, then clear every token",
+            "responses": with_401(json!({"200": json_response("The authorization", record)}))}}),
+        ),
+        (
+            "/api/v1/notifications",
+            json!({"get": {
+            "operationId": "list_notifications", "tags": ["notifications"], "summary": "What happened to authorizations, newest first",
+            "parameters": [{"name": "authorization", "in": "query", "schema": {"type": "string"}},
+                           {"name": "level", "in": "query", "schema": {"type": "string", "enum": ["info", "warning", "error"]}},
+                           {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                           {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE}}],
+            "responses": with_401(json!({"200": json_response("One page", json!({"type": "object", "properties": {
+                "items": {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "string"}, "level": {"type": "string"},
+                    "authorization": {"type": ["object", "null"]}, "message": {"type": "string"}, "created_at": {"type": "string"}}}},
+                "total": {"type": "integer"}, "page": {"type": "integer"}, "per_page": {"type": "integer"}}}))}))}}),
+        ),
+        (
+            "/oauth/callback",
+            json!({"get": {
+            "operationId": "oauth_callback", "tags": ["oauth"], "security": [],
+            "summary": "Where providers send the browser back; the state is the credential",
+            "parameters": [{"name": "state", "in": "query", "required": true, "schema": {"type": "string"}},
+                           {"name": "code", "in": "query", "schema": {"type": "string"}},
+                           {"name": "error", "in": "query", "schema": {"type": "string"}},
+                           {"name": "error_description", "in": "query", "schema": {"type": "string"}}],
+            "responses": {"303": {"description": "To return_to (or the result page) with ?authorization=&status=[&error=]"},
+                          "400": {"description": "Unknown, used or expired state: an HTML page; nothing changed"}}}}),
+        ),
+    ]
 }

@@ -363,3 +363,109 @@ async fn outgoing_requests_to_metadata_or_denied_private_addresses_are_refused()
     assert_eq!(r.body["status"], "failed", "{}", r.text);
     assert!(fake.seen().is_empty(), "nothing reached the loopback provider");
 }
+
+#[tokio::test]
+async fn a_custom_refresh_request_is_sent_as_declared_and_read_through_its_pointers() {
+    let fake = FakeProvider::start().await;
+    let s = Server::start().await;
+    let refresh_request = json!({
+        "method": "POST", "url": format!("{}/token?custom=1", fake.base), "body_format": "json",
+        "headers": [{"key": "X-Refresh", "value": "{{ identifier | base64_encode }}"}],
+        "parameters": [{"key": "rt", "value": "{{refresh_token}}"}, {"key": "old", "value": "{{access_token}}"}],
+        "access_token_pointer": "/data/token", "expires_in_pointer": "/data/ttl", "refresh_token_pointer": "/data/refresh"
+    });
+    let auth = setup(&s, &fake, json!({"refresh_token_strategy": "custom", "refresh_request": refresh_request})).await;
+    fake.answer(Answer::json(json!({"access_token": "a1", "refresh_token": "r1", "expires_in": 10})));
+    authorize(&s, &auth).await;
+    fake.answer(Answer::json(json!({"data": {"token": "custom-new", "ttl": 3600, "refresh": "r2"}})));
+    let token = s.get(&path(&auth, "token")).await;
+    assert_eq!((token.status, token.body["access_token"].as_str()), (200, Some("custom-new")), "{}", token.text);
+    let seen = &fake.seen()[1];
+    assert_eq!((seen.method.as_str(), seen.query.as_str()), ("POST", "custom=1"));
+    let body: Value = serde_json::from_str(&seen.body).unwrap();
+    assert_eq!(body, json!({"rt": "r1", "old": "a1"}));
+    assert!(seen.headers.contains(&("x-refresh".into(), "ZmFrZS1jbGllbnQtaWQ=".into())));
+    assert!(seen.headers.contains(&("content-type".into(), "application/json".into())));
+    // The rotated refresh token read through its pointer is used next.
+    s.post(&path(&auth, "refresh"), json!({})).await;
+    let next: Value = serde_json::from_str(&fake.seen()[2].body).unwrap();
+    assert_eq!(next["rt"], "r2");
+}
+
+#[tokio::test]
+async fn two_processes_on_one_database_refresh_once_between_them() {
+    let fake = FakeProvider::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = Arc::new(Server::start_in(dir.path(), &[]).await.unwrap_or_else(|r| panic!("{}", r.stderr)));
+    let b = Arc::new(Server::start_in(dir.path(), &[]).await.unwrap_or_else(|r| panic!("{}", r.stderr)));
+    let auth = setup(&a, &fake, json!({})).await;
+    fake.answer(Answer::json(json!({"access_token": "expiring", "refresh_token": "r1", "expires_in": 5})));
+    authorize(&a, &auth).await;
+    fake.answer(
+        Answer::json(json!({"access_token": "shared", "refresh_token": "r2", "expires_in": 3600}))
+            .slow(Duration::from_millis(500)),
+    );
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let server = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let p = path(&auth, "token");
+        tasks.push(tokio::spawn(async move { server.get(&p).await }));
+    }
+    for task in tasks {
+        let r = task.await.unwrap();
+        assert_eq!((r.status, r.body["access_token"].as_str()), (200, Some("shared")), "{}", r.text);
+    }
+    assert_eq!(fake.seen().len(), 2, "one code exchange and one refresh across both processes");
+}
+
+#[tokio::test]
+async fn tokens_stay_out_of_the_database_file_the_log_notifications_and_records() {
+    let fake = FakeProvider::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_in(dir.path(), &[]).await.unwrap_or_else(|r| panic!("{}", r.stderr));
+    let auth = setup(&s, &fake, json!({"token_method": "GET"})).await;
+    let (access, refresh, id_token) = ("AT-7f3e91-access", "RT-9c1d22-refresh", "IDT-4b8a-id-token");
+    fake.answer(Answer::json(
+        json!({"access_token": access, "refresh_token": refresh, "id_token": id_token, "expires_in": 10}),
+    ));
+    authorize(&s, &auth).await;
+    // A refresh that fails with the provider echoing the token, and one that works.
+    fake.answer(Answer::json(json!({"error": "invalid_request", "error_description": "bad"})).status(400));
+    s.post(&path(&auth, "refresh"), json!({})).await;
+    s.patch(&format!("/api/v1/authorizations/{}", auth["id"].as_str().unwrap()), json!({"metadata": {"n": 1}})).await;
+    authorize(&s, &auth).await;
+    s.get(&path(&auth, "token")).await;
+    s.get(&format!("/api/v1/notifications?authorization={}", auth["id"].as_str().unwrap())).await;
+    s.post("/api/v1/authorizations/export", json!({})).await;
+    s.get("/api/v1/authorizations").await;
+    s.post(&path(&auth, "cancel"), json!({})).await;
+
+    for response in s.seen.lock().unwrap().iter() {
+        assert!(
+            !response.contains(refresh) && !response.contains(id_token) && !response.contains("fake-client-secret"),
+            "{response}"
+        );
+        if response.contains(access) {
+            assert!(
+                response.contains("authorization_header"),
+                "only the token endpoint hands the access token out: {response}"
+            );
+        }
+    }
+    let log = s.log_text();
+    for secret in [access, refresh, id_token, "fake-client-secret", "fake-code"] {
+        assert!(!log.contains(secret), "{secret} in the log");
+    }
+    s.stop().await;
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let p = entry.unwrap().path();
+        if p.file_name().unwrap().to_string_lossy().starts_with("grantry.db") {
+            bytes.extend(std::fs::read(p).unwrap());
+        }
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    for secret in [access, refresh, id_token, "fake-client-secret", "fake-client-id"] {
+        assert!(!text.contains(secret), "{secret} in the database file");
+    }
+}

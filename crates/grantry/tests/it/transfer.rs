@@ -163,6 +163,17 @@ async fn each_kind_describes_itself_as_json_schema_and_the_api_as_openapi() {
         assert_eq!(r.status, 200);
     }
     assert!(doc.body["components"]["schemas"]["AuthorizationClient"]["properties"]["secret"].is_object());
+    for (method, path) in [
+        ("post", "/api/v1/authorizations/{id}/authorize"),
+        ("get", "/api/v1/authorizations/{id}/token"),
+        ("get", "/api/v1/authorizations/by-key/{namespace}/{name}/token"),
+        ("post", "/api/v1/authorizations/{id}/refresh"),
+        ("post", "/api/v1/authorizations/{id}/cancel"),
+        ("get", "/api/v1/notifications"),
+        ("get", "/oauth/callback"),
+    ] {
+        assert!(doc.body["paths"][path][method].is_object(), "{method} {path} missing from OpenAPI");
+    }
     s.stop().await;
 }
 
