@@ -35,6 +35,11 @@ pub struct FlowSettings {
     pub retry_backoff: Vec<Duration>,
 }
 
+/// The answer of the fresh-token endpoint, as JSON text: it is built once per
+/// token and served from memory until the token changes.
+#[derive(Clone, Debug)]
+pub struct FreshToken(pub Arc<str>);
+
 /// What "Authorize" leads to.
 pub enum Authorized {
     /// Send the browser here.
@@ -81,7 +86,7 @@ pub struct Flows {
 struct Cached {
     at: std::time::Instant,
     record: Arc<Record>,
-    view: Option<Value>,
+    view: Option<FreshToken>,
     expires_at: Option<OffsetDateTime>,
 }
 
@@ -274,7 +279,7 @@ impl Flows {
     // ---- fresh token, refresh ---------------------------------------------
 
     /// A usable access token: refreshed first when it expires within the margin.
-    pub async fn fresh_token(&self, id: &Id) -> Result<Value, Error> {
+    pub async fn fresh_token(&self, id: &Id) -> Result<FreshToken, Error> {
         let cached = self.cache.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned();
         let auth = match cached {
             Some(c) if c.at.elapsed() < CACHE_TTL => match c.view {
@@ -319,7 +324,7 @@ impl Flows {
         Ok(())
     }
 
-    pub async fn fresh_token_by_key(&self, namespace: &str, name: &str) -> Result<Value, Error> {
+    pub async fn fresh_token_by_key(&self, namespace: &str, name: &str) -> Result<FreshToken, Error> {
         let key = NaturalKey::Namespaced { namespace: namespace.trim().to_owned(), name: name.trim().to_owned() };
         let auth = self
             .store
@@ -329,7 +334,7 @@ impl Flows {
         self.serve_fresh(auth).await
     }
 
-    async fn serve_fresh(&self, auth: Record) -> Result<Value, Error> {
+    async fn serve_fresh(&self, auth: Record) -> Result<FreshToken, Error> {
         check_usable(&auth)?;
         let now = self.clock.now();
         let expires_at = auth.data.get("expires_at").and_then(Value::as_str).and_then(parse_time);
@@ -760,7 +765,7 @@ impl Flows {
         oauth2::scope_string(&names, separator, vars).map_err(|e| Error::field("scopes", e.to_string()))
     }
 
-    fn token_view(&self, auth: &Record) -> Result<Value, Error> {
+    fn token_view(&self, auth: &Record) -> Result<FreshToken, Error> {
         let token = self.open_secret(auth, "access_token")?.ok_or_else(|| {
             state_error("not_authorized", "the authorization holds no access token; authorize it first")
         })?;
@@ -769,12 +774,15 @@ impl Flows {
             t => t.to_owned(),
         };
         let header = format!("{token_type} {}", token.expose_secret());
-        Ok(json!({
-            "access_token": token.expose_secret(),
-            "token_type": token_type,
-            "expires_at": auth.data.get("expires_at").cloned().unwrap_or(Value::Null),
-            "authorization_header": header,
-        }))
+        Ok(FreshToken(Arc::from(
+            json!({
+                "access_token": token.expose_secret(),
+                "token_type": token_type,
+                "expires_at": auth.data.get("expires_at").cloned().unwrap_or(Value::Null),
+                "authorization_header": header,
+            })
+            .to_string(),
+        )))
     }
 
     /// Stores a token answer in one write: a new refresh token replaces the

@@ -6,7 +6,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use grantry_core::filter::{DEFAULT_PER_PAGE, MAX_PER_PAGE};
-use grantry_core::flows::Authorized;
+use grantry_core::flows::{Authorized, FreshToken};
 use grantry_core::store::NotificationQuery;
 use grantry_core::{Error, Id};
 use serde_json::{json, Value};
@@ -114,17 +114,17 @@ fn page(status: StatusCode, title: &str, message: &str) -> Response {
 }
 
 pub async fn token(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
-    Ok(no_store(Json(state.flows.fresh_token(&Id::from_string(id)).await?).into_response()))
+    Ok(token_response(state.flows.fresh_token(&Id::from_string(id)).await?))
 }
 
 pub async fn token_by_key(State(state): State<AppState>, Path((namespace, name)): Path<(String, String)>) -> ApiResult {
-    Ok(no_store(Json(state.flows.fresh_token_by_key(&namespace, &name).await?).into_response()))
+    Ok(token_response(state.flows.fresh_token_by_key(&namespace, &name).await?))
 }
 
-/// Tokens must not be kept by caches on the way.
-fn no_store(mut response: Response) -> Response {
-    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
-    response
+/// The token as JSON; caches on the way must not keep it.
+fn token_response(token: FreshToken) -> Response {
+    let headers = [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")];
+    (headers, String::from(&*token.0)).into_response()
 }
 
 pub async fn refresh(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
