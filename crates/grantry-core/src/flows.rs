@@ -345,7 +345,7 @@ impl Flows {
         let parts = self.parts(&auth.id).await?;
         match oauth2::freshness(expires_at, now, self.settings.refresh_margin, can_refresh(&parts)) {
             Freshness::Fresh | Freshness::Expiring => self.token_view(&auth),
-            Freshness::Refresh => match self.refreshed(&auth.id, false).await {
+            Freshness::Refresh => match self.refreshed(&auth.id, Some(&auth.updated_at)).await {
                 Ok(record) => self.token_view(&record),
                 // The provider is away but the token still works: hand it out.
                 Err(Error::Unavailable(_)) if expires_at.is_some_and(|t| t > now) => self.token_view(&auth),
@@ -383,7 +383,7 @@ impl Flows {
             ));
         }
         check_usable(&parts.auth)?;
-        self.refreshed(id, true).await?;
+        self.refreshed(id, None).await?;
         self.records.get(Kind::Authorization, id).await
     }
 
@@ -394,17 +394,23 @@ impl Flows {
     }
 
     /// Single flight: one refresh per authorization at a time, in this process
-    /// (a mutex) and across processes (a lease in the store). Callers that
-    /// waited find the token already fresh and refresh nothing.
-    async fn refreshed(&self, id: &Id, force: bool) -> Result<Record, Error> {
+    /// (a mutex) and across processes (a lease in the store). A caller that saw
+    /// the record at `seen` (its `updated_at`) and finds it changed by the time
+    /// its turn comes takes the result of the refresh it waited for, even when
+    /// the provider's tokens live shorter than the margin. `None` forces one.
+    async fn refreshed(&self, id: &Id, seen: Option<&str>) -> Result<Record, Error> {
         let lock = self.lock_for(id);
         let _guard = lock.lock().await;
         let holder = Id::generate().to_string();
         let deadline = self.clock.now() + LEASE;
         loop {
             let parts = self.parts(id).await?;
-            if !force && self.is_fresh(&parts.auth) {
-                return Ok(parts.auth);
+            if let Some(seen) = seen {
+                let refreshed_meanwhile =
+                    parts.auth.updated_at.as_str() != seen && parts.auth.text("status") == "authorized";
+                if refreshed_meanwhile || self.is_fresh(&parts.auth) {
+                    return Ok(parts.auth);
+                }
             }
             let now = self.clock.now();
             if self.store.claim_refresh(id, &holder, &timestamp(now), &timestamp(now + LEASE)).await? {

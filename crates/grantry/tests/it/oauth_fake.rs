@@ -469,3 +469,28 @@ async fn tokens_stay_out_of_the_database_file_the_log_notifications_and_records(
         assert!(!text.contains(secret), "{secret} in the database file");
     }
 }
+
+#[tokio::test]
+async fn callers_waiting_on_a_refresh_take_its_result_even_when_tokens_live_shorter_than_the_margin() {
+    let fake = FakeProvider::start().await;
+    let s = Arc::new(Server::start().await);
+    let auth = setup(&s, &fake, json!({})).await;
+    fake.answer(Answer::json(json!({"access_token": "short-1", "refresh_token": "r1", "expires_in": 5})));
+    authorize(&s, &auth).await;
+    // The new token too lives less than the 60 s margin.
+    fake.answer(
+        Answer::json(json!({"access_token": "short-2", "refresh_token": "r2", "expires_in": 30}))
+            .slow(Duration::from_secs(1)),
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let s = s.clone();
+        let p = path(&auth, "token");
+        tasks.push(tokio::spawn(async move { s.get(&p).await }));
+    }
+    for task in tasks {
+        let r = task.await.unwrap();
+        assert_eq!((r.status, r.body["access_token"].as_str()), (200, Some("short-2")), "{}", r.text);
+    }
+    assert_eq!(fake.seen().len(), 2, "the waiting callers did not refresh again");
+}
