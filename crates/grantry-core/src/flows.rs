@@ -22,7 +22,7 @@ use crate::store::{Notification, NotificationQuery, PendingState, Store};
 use crate::{seal_context, timestamp, Clock, Error, Id, Kind, NaturalKey, Record, Sealer};
 
 /// How long an authorize request's state is good for.
-pub const STATE_TTL: time::Duration = time::Duration::minutes(10);
+const STATE_TTL: time::Duration = time::Duration::minutes(10);
 /// How long one process may hold an authorization's refresh lease.
 const LEASE: time::Duration = time::Duration::seconds(30);
 
@@ -103,7 +103,7 @@ fn random_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-pub fn hash_state(state: &str) -> String {
+fn hash_state(state: &str) -> String {
     sha2::Sha256::digest(state.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -494,3 +494,47 @@ async fn callers_waiting_on_a_refresh_take_its_result_even_when_tokens_live_shor
     }
     assert_eq!(fake.seen().len(), 2, "the waiting callers did not refresh again");
 }
+
+#[tokio::test]
+async fn invalid_grant_after_a_rotation_elsewhere_retries_once_with_the_new_refresh_token() {
+    let fake = FakeProvider::start().await;
+    let s = Arc::new(Server::start().await);
+    let auth = setup(&s, &fake, json!({})).await;
+    fake.answer(Answer::json(json!({"access_token": "a1", "refresh_token": "r1", "expires_in": 5})));
+    authorize(&s, &auth).await;
+    // The refresh with r1 is refused, slowly; meanwhile a new grant stores r2.
+    fake.answer(Answer::json(json!({"error": "invalid_grant"})).status(400).slow(Duration::from_millis(1500)));
+    fake.answer(Answer::json(json!({"access_token": "a2", "refresh_token": "r2", "expires_in": 5})));
+    fake.answer(Answer::json(json!({"access_token": "a3", "refresh_token": "r3", "expires_in": 3600})));
+    let caller = {
+        let s = s.clone();
+        let p = path(&auth, "token");
+        tokio::spawn(async move { s.get(&p).await })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let landing = authorize(&s, &auth).await;
+    assert_eq!(landing.param("status").as_deref(), Some("authorized"));
+    let r = caller.await.unwrap();
+    assert_eq!((r.status, r.body["access_token"].as_str()), (200, Some("a3")), "{}", r.text);
+    let seen = fake.seen();
+    assert_eq!(seen.len(), 4);
+    assert_eq!(seen[1].param("refresh_token").as_deref(), Some("r1"));
+    assert_eq!(seen[3].param("refresh_token").as_deref(), Some("r2"), "the retry used the rotated token");
+    assert_eq!(record(&s, &auth).await["status"], "authorized");
+}
+
+#[tokio::test]
+async fn token_endpoints_that_redirect_or_answer_more_than_a_mebibyte_are_refused() {
+    let fake = FakeProvider::start().await;
+    let s = Server::start().await;
+    let auth = setup(&s, &fake, json!({})).await;
+    fake.answer(Answer { status: 302, content_type: "text/plain", body: String::new(), delay: Duration::ZERO });
+    let landing = authorize(&s, &auth).await;
+    assert_eq!(landing.param("status").as_deref(), Some("failed"), "a redirect is not followed: {}", landing.url);
+    let big = format!("{{\"access_token\": \"{}\"}}", "x".repeat(1024 * 1024 + 1));
+    fake.answer(Answer { status: 200, content_type: "application/json", body: big, delay: Duration::ZERO });
+    let landing = authorize(&s, &auth).await;
+    assert_eq!(landing.param("status").as_deref(), Some("failed"));
+    assert!(landing.param("error").unwrap().contains("larger than 1 MiB"), "{}", landing.url);
+    assert_eq!(fake.seen().len(), 2);
+}
