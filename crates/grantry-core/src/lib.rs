@@ -7,6 +7,7 @@ pub mod filter;
 pub mod flows;
 mod input;
 mod kind;
+pub mod oauth1;
 pub mod oauth2;
 mod record;
 pub mod schema;
