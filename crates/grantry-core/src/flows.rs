@@ -22,7 +22,7 @@ use crate::store::{Notification, NotificationQuery, PendingState, Store};
 use crate::{seal_context, timestamp, Clock, Error, Id, Kind, NaturalKey, Record, Sealer};
 
 /// How long an authorize request's state is good for.
-const STATE_TTL: time::Duration = time::Duration::minutes(10);
+pub(crate) const STATE_TTL: time::Duration = time::Duration::minutes(10);
 /// How long one process may hold an authorization's refresh lease.
 const LEASE: time::Duration = time::Duration::seconds(30);
 
@@ -57,21 +57,21 @@ pub struct CallbackOutcome {
 }
 
 /// The authorization, its client and the client's provider.
-struct Parts {
-    auth: Record,
-    client: Record,
-    provider: Record,
+pub(crate) struct Parts {
+    pub(crate) auth: Record,
+    pub(crate) client: Record,
+    pub(crate) provider: Record,
     /// The authorization's scopes, in their order.
-    scopes: Vec<Record>,
+    pub(crate) scopes: Vec<Record>,
 }
 
 pub struct Flows {
-    records: Arc<Records>,
-    store: Arc<dyn Store>,
-    sealer: Arc<dyn Sealer>,
-    clock: Arc<dyn Clock>,
-    http: Arc<dyn HttpSend>,
-    settings: FlowSettings,
+    pub(crate) records: Arc<Records>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) sealer: Arc<dyn Sealer>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) http: Arc<dyn HttpSend>,
+    pub(crate) settings: FlowSettings,
     /// One refresh at a time per authorization within this process; the lease
     /// in the store does the same across processes.
     refreshing: Mutex<HashMap<Id, Arc<tokio::sync::Mutex<()>>>>,
@@ -93,21 +93,21 @@ struct Cached {
 /// How long a cached authorization is trusted without reading it again.
 const CACHE_TTL: Duration = Duration::from_secs(1);
 
-fn state_error(code: &'static str, message: impl Into<String>) -> Error {
+pub(crate) fn state_error(code: &'static str, message: impl Into<String>) -> Error {
     Error::State { code, message: message.into() }
 }
 
-fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn hash_state(state: &str) -> String {
+pub(crate) fn hash_state(state: &str) -> String {
     sha2::Sha256::digest(state.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn parse_time(text: &str) -> Option<OffsetDateTime> {
+pub(crate) fn parse_time(text: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
 }
 
@@ -145,7 +145,19 @@ impl Flows {
                 return Err(Error::field("return_to", "must be an absolute http:// or https:// URL"));
             }
         }
-        let parts = self.parts(id).await?;
+        let auth = self.store.get(Kind::Authorization, id).await?.ok_or_else(|| not_found(id))?;
+        match auth.rtype.as_str() {
+            "oauth2" => {}
+            "oauth1" => return self.authorize_oauth1(self.load_parts(auth).await?, return_to).await,
+            "generic" => return self.authorize_generic(self.load_parts(auth).await?, return_to).await,
+            other => {
+                return Err(state_error(
+                    "not_supported",
+                    format!("a {other} authorization is authorized by setting its credentials, not by a flow"),
+                ))
+            }
+        }
+        let parts = self.load_parts(auth).await?;
         let (identifier, secret) = self.client_credentials(&parts.client)?;
         let vars = self.vars(&parts, &identifier, &secret);
         if parts.auth.text("grant_type") == "client_credentials" {
@@ -201,7 +213,8 @@ impl Flows {
     /// is an error and changes nothing.
     pub async fn callback(&self, params: &[(String, String)]) -> Result<CallbackOutcome, Error> {
         let get = |key: &str| params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
-        let state = get("state").filter(|s| !s.is_empty()).ok_or_else(|| {
+        // OAuth 1.0a providers send back the request token instead of a state.
+        let state = get("state").or_else(|| get("oauth_token")).filter(|s| !s.is_empty()).ok_or_else(|| {
             Error::BadRequest("this callback has no state; start again from Grantry's Authorize".into())
         })?;
         let state_hash = hash_state(state);
@@ -223,7 +236,13 @@ impl Flows {
             error: None,
             return_to: pending.return_to.clone(),
         };
-        let parts = self.parts(&id).await?;
+        let auth = self.store.get(Kind::Authorization, &id).await?.ok_or_else(|| not_found(&id))?;
+        match auth.rtype.as_str() {
+            "oauth1" => return self.callback_oauth1(self.load_parts(auth).await?, &pending, params, outcome).await,
+            "generic" => return self.callback_generic(auth, params, outcome).await,
+            _ => {}
+        }
+        let parts = self.load_parts(auth).await?;
         let mut auth = parts.auth.clone();
         if let Some(error) = get("error") {
             let failure = Failure::Provider(ProviderError {
@@ -317,7 +336,7 @@ impl Flows {
     }
 
     /// Writes an authorization changed by a flow.
-    async fn save(&self, auth: &Record) -> Result<(), Error> {
+    pub(crate) async fn save(&self, auth: &Record) -> Result<(), Error> {
         self.forget(&auth.id);
         self.store.update(auth).await?;
         self.forget(&auth.id);
@@ -604,6 +623,21 @@ impl Flows {
     /// Revokes at the provider when it can (a failure is recorded, never blocks),
     /// then clears every token field.
     pub async fn cancel(&self, id: &Id) -> Result<Value, Error> {
+        let auth = self.store.get(Kind::Authorization, id).await?.ok_or_else(|| not_found(id))?;
+        if auth.rtype == "oauth1" {
+            // RFC 5849 has no revocation: forgetting the token pair is all there is.
+            let mut auth = auth;
+            for field in ["access_token", "access_token_secret"] {
+                auth.secrets.remove(field);
+            }
+            for field in ["realm_id", "authorized_at", "last_error"] {
+                auth.data.remove(field);
+            }
+            set_status(&mut auth, "unauthorized");
+            auth.updated_at = timestamp(self.clock.now());
+            self.save(&auth).await?;
+            return self.records.get(Kind::Authorization, id).await;
+        }
         let parts = self.parts(id).await?;
         let mut auth = parts.auth.clone();
         let revocation = parts.provider.text("revocation_endpoint").to_owned();
@@ -722,10 +756,15 @@ impl Flows {
                 format!("this works on oauth2 authorizations; {} is {}", auth.name, auth.rtype),
             ));
         }
+        self.load_parts(auth).await
+    }
+
+    /// The client, provider and scopes of an authorization that has a client.
+    pub(crate) async fn load_parts(&self, auth: Record) -> Result<Parts, Error> {
         let client_id = auth
             .reference("client")
             .cloned()
-            .ok_or_else(|| Error::Internal("an oauth2 authorization without a client".into()))?;
+            .ok_or_else(|| state_error("not_supported", format!("a {} authorization has no client", auth.rtype)))?;
         let client = self.store.get(Kind::Client, &client_id).await?.ok_or_else(|| not_found(&client_id))?;
         let provider_id =
             client.key_parent().cloned().ok_or_else(|| Error::Internal("a client without a provider".into()))?;
@@ -737,14 +776,14 @@ impl Flows {
         Ok(Parts { auth, client, provider, scopes })
     }
 
-    fn open_secret(&self, record: &Record, field: &str) -> Result<Option<SecretString>, Error> {
+    pub(crate) fn open_secret(&self, record: &Record, field: &str) -> Result<Option<SecretString>, Error> {
         match record.secrets.get(field) {
             Some(sealed) => Ok(Some(self.sealer.open(sealed, &seal_context(&record.id, field))?)),
             None => Ok(None),
         }
     }
 
-    fn client_credentials(&self, client: &Record) -> Result<(String, String), Error> {
+    pub(crate) fn client_credentials(&self, client: &Record) -> Result<(String, String), Error> {
         let identifier = self.open_secret(client, "identifier")?.ok_or_else(|| {
             state_error(
                 "client_incomplete",
@@ -756,11 +795,16 @@ impl Flows {
     }
 
     /// The variables of SPEC §3, in their order of precedence.
-    fn vars(&self, parts: &Parts, identifier: &str, secret: &str) -> Vars {
+    pub(crate) fn vars(&self, parts: &Parts, identifier: &str, secret: &str) -> Vars {
         let mut vars = Vars::default();
         vars.extend_pairs(parts.client.data.get("template_parameters").unwrap_or(&Value::Null));
         vars.set("identifier", identifier).set("secret", secret).set_time(self.clock.now());
-        vars.set("redirect_uri", self.callback_url());
+        let callback_key = match parts.auth.rtype.as_str() {
+            "oauth1" => "oauth_callback",
+            "generic" => parts.auth.text("callback_key"),
+            _ => "redirect_uri",
+        };
+        vars.set(if callback_key.is_empty() { "redirect_uri" } else { callback_key }, self.callback_url());
         vars.extend_pairs(parts.auth.data.get("template_parameters").unwrap_or(&Value::Null));
         vars
     }
@@ -824,7 +868,7 @@ impl Flows {
         Ok(())
     }
 
-    async fn record_failure(&self, auth: &mut Record, failure: &Failure, status: &str) -> Result<(), Error> {
+    pub(crate) async fn record_failure(&self, auth: &mut Record, failure: &Failure, status: &str) -> Result<(), Error> {
         auth.data.insert("last_error".into(), failure.to_json());
         set_status(auth, status);
         auth.updated_at = timestamp(self.clock.now());
@@ -842,7 +886,7 @@ impl Flows {
 
 /// Why a token request did not give tokens.
 #[derive(Debug)]
-enum Failure {
+pub(crate) enum Failure {
     /// The provider refused (RFC 6749 §5.2 error).
     Provider(ProviderError),
     /// Unreachable, timed out or 5xx.
@@ -852,14 +896,14 @@ enum Failure {
 }
 
 impl Failure {
-    fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         match self {
             Failure::Provider(e) => e.message(),
             Failure::Transient(m) => format!("temporarily_unavailable: {m}"),
             Failure::Config(m) => format!("configuration: {m}"),
         }
     }
-    fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         match self {
             Failure::Provider(e) => e.to_json(),
             Failure::Transient(m) => json!({"error": "temporarily_unavailable", "error_description": m}),
@@ -868,20 +912,20 @@ impl Failure {
     }
 }
 
-fn not_found(id: &Id) -> Error {
+pub(crate) fn not_found(id: &Id) -> Error {
     Error::NotFound(format!("no authorization has id `{id}`"))
 }
 
-fn label_of(record: &Record) -> String {
+pub(crate) fn label_of(record: &Record) -> String {
     label(record, &HashMap::new())
 }
 
-fn set_status(auth: &mut Record, status: &str) {
+pub(crate) fn set_status(auth: &mut Record, status: &str) {
     auth.data.insert("status".into(), json!(status));
     auth.data.insert("authorized".into(), json!(status == "authorized"));
 }
 
-fn check_usable(auth: &Record) -> Result<(), Error> {
+pub(crate) fn check_usable(auth: &Record) -> Result<(), Error> {
     match auth.text("status") {
         "authorized" => Ok(()),
         "failed" => {

@@ -9,6 +9,7 @@ mod input;
 mod kind;
 pub mod oauth1;
 pub mod oauth2;
+pub mod other_flows;
 mod record;
 pub mod schema;
 pub mod service;

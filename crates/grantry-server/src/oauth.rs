@@ -7,12 +7,13 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use grantry_core::filter::{DEFAULT_PER_PAGE, MAX_PER_PAGE};
 use grantry_core::flows::{Authorized, FreshToken};
+use grantry_core::other_flows::SignInput;
 use grantry_core::store::NotificationQuery;
 use grantry_core::{Error, Id};
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::extract::{MaybeJsonBody, QueryPairs};
+use crate::extract::{JsonBody, MaybeJsonBody, QueryPairs};
 use crate::AppState;
 
 type ApiResult = Result<Response, ApiError>;
@@ -45,6 +46,17 @@ pub async fn authorize(
 
 fn see_other(location: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, location.to_owned())]).into_response()
+}
+
+/// Generic authorizations carry the state in the callback's path.
+pub async fn callback_with_state(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    QueryPairs(mut pairs): QueryPairs,
+) -> Response {
+    pairs.retain(|(k, _)| k != "state");
+    pairs.push(("state".into(), token));
+    callback(State(state), QueryPairs(pairs)).await
 }
 
 /// The provider sends the browser here with `code` or `error`, and `state`.
@@ -162,4 +174,45 @@ pub async fn notifications(State(state): State<AppState>, QueryPairs(pairs): Que
     let page = state.flows.notifications(&query).await?;
     Ok(Json(json!({"items": page.items, "total": page.total, "page": page.page, "per_page": page.per_page}))
         .into_response())
+}
+
+/// `{"method", "url", "headers", "body"}` -> the headers and query parameters to add.
+pub async fn sign(State(state): State<AppState>, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult {
+    let input = sign_input(&body)?;
+    let applied = state.flows.sign(&Id::from_string(id), &input).await?;
+    Ok(Json(applied.to_json()).into_response())
+}
+
+fn sign_input(body: &Value) -> Result<SignInput, Error> {
+    let object = body.as_object().ok_or_else(|| Error::BadRequest("the body must be a JSON object".into()))?;
+    let mut errors = grantry_core::FieldErrors::default();
+    let text = |field: &str, errors: &mut grantry_core::FieldErrors| match object.get(field) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            errors.add(field, "must be a string");
+            None
+        }
+    };
+    let method = text("method", &mut errors).unwrap_or_else(|| "GET".into());
+    let url = text("url", &mut errors).unwrap_or_default();
+    let body_text = text("body", &mut errors);
+    let mut headers = Vec::new();
+    match object.get("headers") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(h)) => {
+            for (k, v) in h {
+                match v.as_str() {
+                    Some(v) => headers.push((k.clone(), v.to_owned())),
+                    None => errors.add(format!("headers.{k}"), "must be a string"),
+                }
+            }
+        }
+        Some(_) => errors.add("headers", "must be an object of header names to values"),
+    }
+    if let Some(unknown) = object.keys().find(|k| !matches!(k.as_str(), "method" | "url" | "headers" | "body")) {
+        errors.add(unknown.as_str(), "is not a field of a request to sign (method, url, headers, body)");
+    }
+    errors.into_result()?;
+    Ok(SignInput { method, url, headers, body: body_text })
 }

@@ -14,4 +14,5 @@ mod oauth_fake;
 mod oidc;
 mod records;
 mod secrets;
+mod signing;
 mod transfer;

@@ -1,0 +1,406 @@
+//! OAuth 1.0a (RFC 5849) and generic callback authorizations (SPEC §5), and
+//! applying any authorization to a request (SPEC §7).
+
+use base64::Engine as _;
+use rand::Rng as _;
+use secrecy::ExposeSecret;
+use serde_json::{json, Map, Value};
+
+use crate::flows::{
+    check_usable, hash_state, not_found, random_token, set_status, state_error, Authorized, CallbackOutcome, Failure,
+    Flows, Parts, STATE_TTL,
+};
+use crate::oauth1::{self, SignatureMethod, Signer};
+use crate::oauth2::{HttpMethod, HttpRequest, ProviderError, SendError};
+use crate::store::PendingState;
+use crate::{timestamp, Error, Id, Kind, Record};
+
+/// A request an integration wants Grantry to authorize.
+pub struct SignInput {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+}
+
+/// What to add to a request: headers and query parameters.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub headers: Vec<(String, String)>,
+    pub query: Vec<(String, String)>,
+}
+
+impl Applied {
+    pub fn to_json(&self) -> Value {
+        let map = |pairs: &[(String, String)]| -> Map<String, Value> {
+            pairs.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()
+        };
+        json!({"headers": map(&self.headers), "query": map(&self.query)})
+    }
+}
+
+/// 128 random bits as lowercase hex: safe for every provider's nonce rules.
+fn nonce() -> String {
+    let bytes: [u8; 16] = rand::thread_rng().gen();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn form_field(form: &[(String, String)], key: &str) -> Option<String> {
+    form.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).filter(|v| !v.is_empty())
+}
+
+impl Flows {
+    fn signature_method(&self, provider: &Record) -> SignatureMethod {
+        SignatureMethod::parse(provider.text("signature_method")).unwrap_or(SignatureMethod::HmacSha1)
+    }
+
+    /// Sends an OAuth 1.0a protocol request (request token, access token) and
+    /// reads its form-encoded answer.
+    async fn oauth1_call(
+        &self,
+        method: HttpMethod,
+        url: &str,
+        signer: &Signer<'_>,
+    ) -> Result<Vec<(String, String)>, Failure> {
+        let parsed = url::Url::parse(url).map_err(|e| Failure::Config(format!("`{url}` is not a URL: {e}")))?;
+        let verb = if method == HttpMethod::Get { "GET" } else { "POST" };
+        let signed = oauth1::sign(signer, verb, &parsed, None);
+        let mut headers =
+            vec![("Authorization".to_owned(), signed.authorization), ("Accept".to_owned(), "*/*".to_owned())];
+        let body = (method == HttpMethod::Post).then(|| {
+            headers.push(("Content-Type".to_owned(), "application/x-www-form-urlencoded".to_owned()));
+            Vec::new()
+        });
+        let request = HttpRequest { method, url: parsed.to_string(), headers, body };
+        let response = self.http.send(request).await.map_err(|e| match e {
+            SendError::Transient(m) => Failure::Transient(m),
+            SendError::Refused(m) => Failure::Config(m),
+        })?;
+        let text = String::from_utf8_lossy(&response.body).into_owned();
+        let form: Vec<(String, String)> = url::form_urlencoded::parse(text.trim().as_bytes()).into_owned().collect();
+        if response.status >= 400 {
+            let problem = form_field(&form, "oauth_problem").unwrap_or_else(|| format!("HTTP {}", response.status));
+            return Err(Failure::Provider(ProviderError {
+                status: response.status,
+                error: problem,
+                description: form_field(&form, "oauth_problem_advice"),
+            }));
+        }
+        Ok(form)
+    }
+
+    pub(crate) async fn authorize_oauth1(&self, parts: Parts, return_to: Option<&str>) -> Result<Authorized, Error> {
+        let (key, secret) = self.client_credentials(&parts.client)?;
+        let vars = self.vars(&parts, &key, &secret);
+        let endpoint = vars
+            .render("request_token_endpoint", parts.provider.text("request_token_endpoint"))
+            .map_err(|e| state_error("provider_misconfigured", e.to_string()))?;
+        let callback = self.callback_url();
+        let (timestamp_now, nonce) = (self.clock.now().unix_timestamp().to_string(), nonce());
+        let extra = [("oauth_callback", callback.as_str())];
+        let signer = Signer {
+            consumer_key: &key,
+            consumer_secret: &secret,
+            token: None,
+            token_secret: "",
+            method: self.signature_method(&parts.provider),
+            timestamp: &timestamp_now,
+            nonce: &nonce,
+            realm: None,
+            extra: &extra,
+        };
+        let mut auth = parts.auth.clone();
+        let answer = self.oauth1_call(HttpMethod::Post, &endpoint, &signer).await;
+        let form = match answer {
+            Ok(form) => form,
+            Err(failure) => {
+                let message = failure.message();
+                self.record_failure(&mut auth, &failure, "failed").await?;
+                return Err(state_error("authorization_failed", format!("the request token call failed: {message}")));
+            }
+        };
+        let (Some(token), Some(token_secret)) =
+            (form_field(&form, "oauth_token"), form_field(&form, "oauth_token_secret"))
+        else {
+            let failure = Failure::Provider(ProviderError {
+                status: 200,
+                error: "invalid_response".into(),
+                description: Some("the request token answer has no oauth_token and oauth_token_secret".into()),
+            });
+            self.record_failure(&mut auth, &failure, "failed").await?;
+            return Err(state_error("authorization_failed", failure.message()));
+        };
+        // The request token is what the provider sends back, so it keys the pending state.
+        let state_hash = hash_state(&token);
+        let now = self.clock.now();
+        self.store
+            .insert_state(&PendingState {
+                code_verifier: Some(self.sealer.seal(&token_secret, &format!("state/{state_hash}"))?),
+                state_hash,
+                authorization_id: auth.id.clone(),
+                return_to: return_to.map(str::to_owned),
+                created_at: timestamp(now),
+                expires_at: timestamp(now + STATE_TTL),
+            })
+            .await?;
+        let base = vars
+            .render("authorization_endpoint", parts.provider.text("authorization_endpoint"))
+            .map_err(|e| state_error("provider_misconfigured", e.to_string()))?;
+        let mut url = url::Url::parse(&base)
+            .map_err(|e| state_error("provider_misconfigured", format!("authorization_endpoint: {e}")))?;
+        url.query_pairs_mut().append_pair("oauth_token", &token);
+        let extra =
+            crate::oauth2::render_pairs("parameters", parts.auth.data.get("parameters").unwrap_or(&Value::Null), &vars)
+                .map_err(|e| Error::field("parameters", e.to_string()))?;
+        url.query_pairs_mut().extend_pairs(extra.iter());
+        Ok(Authorized::Redirect(url.to_string()))
+    }
+
+    pub(crate) async fn callback_oauth1(
+        &self,
+        parts: Parts,
+        pending: &PendingState,
+        params: &[(String, String)],
+        mut outcome: CallbackOutcome,
+    ) -> Result<CallbackOutcome, Error> {
+        let get = |key: &str| params.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
+        let mut auth = parts.auth.clone();
+        let (Some(token), Some(verifier)) = (get("oauth_token"), get("oauth_verifier")) else {
+            let failure = Failure::Provider(ProviderError {
+                status: 0,
+                error: "access_denied".into(),
+                description: Some(
+                    "the provider sent no oauth_verifier: the resource owner did not grant access".into(),
+                ),
+            });
+            outcome.error = Some(failure.message());
+            self.record_failure(&mut auth, &failure, "unauthorized").await?;
+            return Ok(outcome);
+        };
+        let token_secret = match &pending.code_verifier {
+            Some(sealed) => self.sealer.open(sealed, &format!("state/{}", pending.state_hash))?,
+            None => return Err(Error::Internal("a pending OAuth 1.0a request without its token secret".into())),
+        };
+        let (key, secret) = self.client_credentials(&parts.client)?;
+        let vars = self.vars(&parts, &key, &secret);
+        let endpoint = vars
+            .render("token_endpoint", parts.provider.text("token_endpoint"))
+            .map_err(|e| state_error("provider_misconfigured", e.to_string()))?;
+        let (timestamp_now, nonce) = (self.clock.now().unix_timestamp().to_string(), nonce());
+        let extra = [("oauth_verifier", verifier.as_str())];
+        let signer = Signer {
+            consumer_key: &key,
+            consumer_secret: &secret,
+            token: Some(&token),
+            token_secret: token_secret.expose_secret(),
+            method: self.signature_method(&parts.provider),
+            timestamp: &timestamp_now,
+            nonce: &nonce,
+            realm: None,
+            extra: &extra,
+        };
+        let method = HttpMethod::parse(parts.provider.text("token_method"));
+        let answer = self.oauth1_call(method, &endpoint, &signer).await;
+        let form = match answer {
+            Ok(form) => form,
+            Err(failure) => {
+                outcome.error = Some(failure.message());
+                self.record_failure(&mut auth, &failure, "failed").await?;
+                return Ok(outcome);
+            }
+        };
+        let (Some(access), Some(access_secret)) =
+            (form_field(&form, "oauth_token"), form_field(&form, "oauth_token_secret"))
+        else {
+            let failure = Failure::Provider(ProviderError {
+                status: 200,
+                error: "invalid_response".into(),
+                description: Some("the access token answer has no oauth_token and oauth_token_secret".into()),
+            });
+            outcome.error = Some(failure.message());
+            self.record_failure(&mut auth, &failure, "failed").await?;
+            return Ok(outcome);
+        };
+        let now = self.clock.now();
+        for (field, value) in [("access_token", &access), ("access_token_secret", &access_secret)] {
+            auth.secrets.insert(field.to_owned(), self.sealer.seal(value, &crate::seal_context(&auth.id, field))?);
+        }
+        match get("realmId") {
+            Some(realm) => auth.data.insert("realm_id".into(), json!(realm)),
+            None => auth.data.remove("realm_id"),
+        };
+        auth.data.insert("authorized_at".into(), json!(timestamp(now)));
+        auth.data.remove("last_error");
+        set_status(&mut auth, "authorized");
+        auth.updated_at = timestamp(now);
+        self.save(&auth).await?;
+        outcome.authorized = true;
+        Ok(outcome)
+    }
+
+    pub(crate) async fn authorize_generic(&self, parts: Parts, return_to: Option<&str>) -> Result<Authorized, Error> {
+        let (key, secret) = self.client_credentials(&parts.client)?;
+        let state = random_token();
+        // The state rides in the callback URL's path, so it survives providers
+        // that append their own query string.
+        let callback = format!("{}/{state}", self.callback_url());
+        let mut vars = self.vars(&parts, &key, &secret);
+        let callback_key = match parts.auth.text("callback_key") {
+            "" => "redirect_uri",
+            key => key,
+        };
+        vars.set(callback_key, callback.clone()).set("callback_token", state.clone());
+        let base = vars
+            .render("authorization_endpoint", parts.provider.text("authorization_endpoint"))
+            .map_err(|e| state_error("provider_misconfigured", e.to_string()))?;
+        let mut url = url::Url::parse(&base)
+            .map_err(|e| state_error("provider_misconfigured", format!("authorization_endpoint: {e}")))?;
+        url.query_pairs_mut().append_pair(callback_key, &callback);
+        let extra =
+            crate::oauth2::render_pairs("parameters", parts.auth.data.get("parameters").unwrap_or(&Value::Null), &vars)
+                .map_err(|e| Error::field("parameters", e.to_string()))?;
+        url.query_pairs_mut().extend_pairs(extra.iter());
+        let now = self.clock.now();
+        self.store
+            .insert_state(&PendingState {
+                state_hash: hash_state(&state),
+                authorization_id: parts.auth.id.clone(),
+                code_verifier: None,
+                return_to: return_to.map(str::to_owned),
+                created_at: timestamp(now),
+                expires_at: timestamp(now + STATE_TTL),
+            })
+            .await?;
+        Ok(Authorized::Redirect(url.to_string()))
+    }
+
+    /// The callback of a generic authorization: the parameters named in
+    /// `capture` become template parameters, and it is authorized.
+    pub(crate) async fn callback_generic(
+        &self,
+        mut auth: Record,
+        params: &[(String, String)],
+        mut outcome: CallbackOutcome,
+    ) -> Result<CallbackOutcome, Error> {
+        let get = |key: &str| params.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        if let Some(error) = get("error") {
+            let failure = Failure::Provider(ProviderError { status: 0, error, description: get("error_description") });
+            outcome.error = Some(failure.message());
+            self.record_failure(&mut auth, &failure, "unauthorized").await?;
+            return Ok(outcome);
+        }
+        let capture: Vec<String> = auth
+            .data
+            .get("capture")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        let mut pairs: Vec<Value> =
+            auth.data.get("template_parameters").and_then(Value::as_array).cloned().unwrap_or_default();
+        for name in &capture {
+            let Some(value) = get(name) else { continue };
+            pairs.retain(|p| p["key"] != name.as_str());
+            pairs.push(json!({"key": name, "value": value, "description": "captured from the callback"}));
+        }
+        let now = self.clock.now();
+        auth.data.insert("template_parameters".into(), Value::Array(pairs));
+        auth.data.insert("authorized_at".into(), json!(timestamp(now)));
+        auth.data.remove("last_error");
+        set_status(&mut auth, "authorized");
+        auth.updated_at = timestamp(now);
+        self.save(&auth).await?;
+        outcome.authorized = true;
+        Ok(outcome)
+    }
+
+    /// What to add to a request so that the remote API accepts it on behalf of
+    /// this authorization, whatever its type (SPEC §7).
+    pub async fn sign(&self, id: &Id, input: &SignInput) -> Result<Applied, Error> {
+        let url = url::Url::parse(&input.url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| Error::field("url", "must be an absolute http:// or https:// URL"))?;
+        let method = input.method.trim().to_ascii_uppercase();
+        if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(Error::field("method", "must be an HTTP method such as GET or POST"));
+        }
+        let auth = self.store.get(Kind::Authorization, id).await?.ok_or_else(|| not_found(id))?;
+        self.apply(&auth, &method, &url, input).await
+    }
+
+    pub(crate) async fn apply(
+        &self,
+        auth: &Record,
+        method: &str,
+        url: &url::Url,
+        input: &SignInput,
+    ) -> Result<Applied, Error> {
+        check_usable(auth)?;
+        let mut applied = Applied::default();
+        let secret = |field: &str| -> Result<String, Error> {
+            self.open_secret(auth, field)?
+                .map(|s| s.expose_secret().to_owned())
+                .ok_or_else(|| state_error("not_authorized", format!("the authorization has no {field}")))
+        };
+        match auth.rtype.as_str() {
+            "oauth2" => {
+                let token = self.fresh_token(&auth.id).await?;
+                let answer: Value = serde_json::from_str(&token.0).map_err(|e| Error::Internal(e.to_string()))?;
+                let header = answer["authorization_header"].as_str().unwrap_or_default().to_owned();
+                applied.headers.push(("Authorization".into(), header));
+            }
+            "basic" => {
+                let credentials = format!("{}:{}", secret("username")?, secret("password")?);
+                let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+                applied.headers.push(("Authorization".into(), format!("Basic {encoded}")));
+            }
+            "api_key" => {
+                let pair = (auth.text("key_name").to_owned(), secret("key_value")?);
+                if auth.text("placement") == "query" {
+                    applied.query.push(pair);
+                } else {
+                    applied.headers.push(pair);
+                }
+            }
+            "oauth1" => {
+                let parts = self.load_parts(auth.clone()).await?;
+                let (key, consumer_secret) = self.client_credentials(&parts.client)?;
+                let (token, token_secret) = (secret("access_token")?, secret("access_token_secret")?);
+                let is_form = input.headers.iter().any(|(k, v)| {
+                    k.eq_ignore_ascii_case("content-type")
+                        && v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded")
+                });
+                let (timestamp_now, nonce) = (self.clock.now().unix_timestamp().to_string(), nonce());
+                let signer = Signer {
+                    consumer_key: &key,
+                    consumer_secret: &consumer_secret,
+                    token: Some(&token),
+                    token_secret: &token_secret,
+                    method: self.signature_method(&parts.provider),
+                    timestamp: &timestamp_now,
+                    nonce: &nonce,
+                    realm: None,
+                    extra: &[],
+                };
+                let body = input.body.as_deref().filter(|_| is_form);
+                applied.headers.push(("Authorization".into(), oauth1::sign(&signer, method, url, body).authorization));
+            }
+            // A generic authorization hands its captured values to connection templates; it adds nothing itself.
+            _ => {}
+        }
+        Ok(applied)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonces_are_hex_and_differ() {
+        let (a, b) = (nonce(), nonce());
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+}
