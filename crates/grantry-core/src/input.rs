@@ -185,12 +185,15 @@ fn parse_value(path: &str, ty: FieldType, value: &Value, errors: &mut FieldError
             Some(Value::Array(out))
         }
         FieldType::RefreshRequest => refresh_request(path, value, errors),
+        FieldType::Bool => match value {
+            Value::Bool(_) => Some(value.clone()),
+            other => {
+                errors.add(path, format!("must be true or false, not {}", json_type(other)));
+                None
+            }
+        },
         // Read-only or handled by the caller.
-        FieldType::Reference(_)
-        | FieldType::References(_)
-        | FieldType::Secret
-        | FieldType::Timestamp
-        | FieldType::Bool => None,
+        FieldType::Reference(_) | FieldType::References(_) | FieldType::Secret | FieldType::Timestamp => None,
     }
 }
 
@@ -348,7 +351,7 @@ fn refresh_request(path: &str, value: &Value, errors: &mut FieldErrors) -> Optio
 /// The value a create stores for a field the request left out.
 pub fn default_value(field: &Field) -> Option<Value> {
     if let Some(d) = field.default {
-        return Some(Value::String(d.to_owned()));
+        return Some(if field.ty == FieldType::Bool { Value::Bool(d == "true") } else { Value::String(d.to_owned()) });
     }
     match field.ty {
         FieldType::KeyValues | FieldType::Names => Some(Value::Array(Vec::new())),

@@ -13,10 +13,11 @@ pub enum Kind {
     Scope,
     Client,
     Authorization,
+    Connection,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Provider, Kind::Scope, Kind::Client, Kind::Authorization];
+    pub const ALL: [Kind; 5] = [Kind::Provider, Kind::Scope, Kind::Client, Kind::Authorization, Kind::Connection];
 
     /// The plural path segment: `providers`, `scopes`, `clients`, `authorizations`.
     pub fn as_str(self) -> &'static str {
@@ -25,6 +26,7 @@ impl Kind {
             Kind::Scope => "scopes",
             Kind::Client => "clients",
             Kind::Authorization => "authorizations",
+            Kind::Connection => "connections",
         }
     }
 
@@ -35,6 +37,7 @@ impl Kind {
             Kind::Scope => "scope",
             Kind::Client => "client",
             Kind::Authorization => "authorization",
+            Kind::Connection => "connection",
         }
     }
 
@@ -45,6 +48,7 @@ impl Kind {
             Kind::Scope => "OAuth 2.0 Scope",
             Kind::Client => "Authorization Client",
             Kind::Authorization => "Authorization",
+            Kind::Connection => "Connection",
         }
     }
 
@@ -60,6 +64,7 @@ impl Kind {
             Kind::Scope => SCOPE_TYPES,
             Kind::Client => CLIENT_TYPES,
             Kind::Authorization => AUTHORIZATION_TYPES,
+            Kind::Connection => CONNECTION_TYPES,
         }
     }
 
@@ -73,7 +78,7 @@ impl Kind {
 
     /// Providers, scopes and clients can be shared between tenants and so carry an origin.
     pub fn has_origin(self) -> bool {
-        !matches!(self, Kind::Authorization)
+        !matches!(self, Kind::Authorization | Kind::Connection)
     }
 
     /// The reference field that is part of the natural key, when the key is
@@ -81,7 +86,7 @@ impl Kind {
     pub fn key_parent(self) -> Option<&'static str> {
         match self {
             Kind::Scope | Kind::Client => Some("provider"),
-            Kind::Provider | Kind::Authorization => None,
+            Kind::Provider | Kind::Authorization | Kind::Connection => None,
         }
     }
 
@@ -91,6 +96,7 @@ impl Kind {
             Kind::Scope => SCOPE_FIELDS,
             Kind::Client => CLIENT_FIELDS,
             Kind::Authorization => AUTHORIZATION_FIELDS,
+            Kind::Connection => CONNECTION_FIELDS,
         }
     }
 
@@ -387,6 +393,25 @@ static AUTHORIZATION_FIELDS: &[Field] = &[
     f("id_token", FieldType::Secret, "The OpenID Connect id token.").only(OAUTH2).read_only(),
     f("token_response", FieldType::Secret, "The provider's whole token response.").only(OAUTH2).read_only(),
     f("access_token_secret", FieldType::Secret, "The OAuth 1.0a token secret.").only(OAUTH1).read_only(),
+];
+
+static CONNECTION_TYPES: &[TypeSpec] = &[TypeSpec { name: "connection", label: "Connection" }];
+
+static CONNECTION_FIELDS: &[Field] = &[
+    f("namespace", FieldType::Text, "Groups records; may be empty.").default(""),
+    f("name", FieldType::Text, "Unique within the namespace.").required(),
+    f("url", FieldType::UrlTemplate, "The base URL of the remote API; a template.").required(),
+    f("headers", FieldType::KeyValues, "Headers added to every proxied request (templates)."),
+    f("parameters", FieldType::KeyValues, "Query parameters added to every proxied request (templates)."),
+    f("template_parameters", FieldType::KeyValues, "Variables for the connection's templates."),
+    f("authorization", FieldType::Reference(Kind::Authorization), "The authorization applied to proxied requests."),
+    f(
+        "authorization_handler",
+        FieldType::Bool,
+        "Off: Grantry adds the authorization's header or parameters. On: it adds nothing and the templates use \
+         {{access_token}}, {{username}}, {{password}}, {{basic_auth}}, {{oauth_token}}, {{oauth_token_secret}}.",
+    )
+    .default("false"),
 ];
 
 /// Fields of the custom refresh request (a provider's `refresh_request`).

@@ -32,14 +32,46 @@ impl fmt::Debug for HttpRequest {
 pub enum HttpMethod {
     Get,
     Post,
+    Put,
+    Patch,
+    Delete,
+    Head,
+    Options,
 }
 
 impl HttpMethod {
+    /// The method of a token request: GET, or POST for anything else.
     pub fn parse(s: &str) -> HttpMethod {
         if s.eq_ignore_ascii_case("GET") {
             HttpMethod::Get
         } else {
             HttpMethod::Post
+        }
+    }
+
+    /// Any method a proxied request may use.
+    pub fn from_name(s: &str) -> Option<HttpMethod> {
+        Some(match s.to_ascii_uppercase().as_str() {
+            "GET" => HttpMethod::Get,
+            "POST" => HttpMethod::Post,
+            "PUT" => HttpMethod::Put,
+            "PATCH" => HttpMethod::Patch,
+            "DELETE" => HttpMethod::Delete,
+            "HEAD" => HttpMethod::Head,
+            "OPTIONS" => HttpMethod::Options,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Patch => "PATCH",
+            HttpMethod::Delete => "DELETE",
+            HttpMethod::Head => "HEAD",
+            HttpMethod::Options => "OPTIONS",
         }
     }
 }
@@ -295,8 +327,10 @@ fn build(
     mut headers: Vec<(String, String)>,
 ) -> Result<HttpRequest, FlowError> {
     match method {
-        HttpMethod::Get => Ok(HttpRequest { method, url: append_query(url, &params)?, headers, body: None }),
-        HttpMethod::Post => {
+        HttpMethod::Get | HttpMethod::Head => {
+            Ok(HttpRequest { method, url: append_query(url, &params)?, headers, body: None })
+        }
+        _ => {
             let url = append_query(url, &[])?;
             headers.push(("Content-Type".into(), "application/x-www-form-urlencoded".into()));
             Ok(HttpRequest { method, url, headers, body: Some(encode_form(&params).into_bytes()) })

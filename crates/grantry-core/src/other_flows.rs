@@ -63,8 +63,7 @@ impl Flows {
         signer: &Signer<'_>,
     ) -> Result<Vec<(String, String)>, Failure> {
         let parsed = url::Url::parse(url).map_err(|e| Failure::Config(format!("`{url}` is not a URL: {e}")))?;
-        let verb = if method == HttpMethod::Get { "GET" } else { "POST" };
-        let signed = oauth1::sign(signer, verb, &parsed, None);
+        let signed = oauth1::sign(signer, method.as_str(), &parsed, None);
         let mut headers =
             vec![("Authorization".to_owned(), signed.authorization), ("Accept".to_owned(), "*/*".to_owned())];
         let body = (method == HttpMethod::Post).then(|| {
@@ -402,5 +401,159 @@ mod tests {
         assert_eq!(a.len(), 32);
         assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, b);
+    }
+}
+
+/// A request an integration sends through a connection.
+pub struct ProxyInput {
+    pub method: String,
+    /// The path after `/proxy/`, as the caller sent it (still percent-encoded).
+    pub path: String,
+    /// The caller's raw query string.
+    pub query: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// The request to send, and the authorization to refresh when the remote API
+/// answers 401.
+pub struct Prepared {
+    pub request: HttpRequest,
+    pub refreshable: Option<Id>,
+}
+
+/// Headers that belong to one hop, plus the ones Grantry sets itself.
+const NOT_FORWARDED: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+    // The caller's own credential is for Grantry, never for the remote API.
+    "authorization",
+];
+
+pub fn is_forwarded_header(name: &str) -> bool {
+    !NOT_FORWARDED.iter().any(|h| h.eq_ignore_ascii_case(name))
+}
+
+impl Flows {
+    /// Builds the request a connection sends for a caller (SPEC §7): the
+    /// connection's URL, headers and parameters rendered, the caller's path,
+    /// query, headers and body, and the authorization applied.
+    pub async fn prepare_proxy(&self, connection_id: &Id, input: &ProxyInput) -> Result<Prepared, Error> {
+        let method = HttpMethod::from_name(&input.method)
+            .ok_or_else(|| Error::BadRequest(format!("the proxy does not forward {} requests", input.method)))?;
+        let connection = self
+            .store
+            .get(Kind::Connection, connection_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no connection has id `{connection_id}`")))?;
+        let auth = match connection.reference("authorization") {
+            Some(id) => Some(self.store.get(Kind::Authorization, id).await?.ok_or_else(|| not_found(id))?),
+            None => None,
+        };
+        let handler_on = connection.data.get("authorization_handler").and_then(Value::as_bool).unwrap_or(false);
+        let mut vars = crate::oauth2::Vars::default();
+        vars.extend_pairs(connection.data.get("template_parameters").unwrap_or(&Value::Null));
+        if let Some(auth) = &auth {
+            vars.extend_pairs(auth.data.get("template_parameters").unwrap_or(&Value::Null));
+            if handler_on {
+                self.authorization_variables(auth, &mut vars).await?;
+            }
+        }
+        let base = vars
+            .render("url", connection.text("url"))
+            .map_err(|e| state_error("connection_misconfigured", e.to_string()))?;
+        let mut url = format!("{}/{}", base.trim_end_matches('/'), input.path.trim_start_matches('/'));
+        let mut query: Vec<String> = input.query.iter().filter(|q| !q.is_empty()).cloned().collect();
+        let params =
+            crate::oauth2::render_pairs("parameters", connection.data.get("parameters").unwrap_or(&Value::Null), &vars)
+                .map_err(|e| state_error("connection_misconfigured", e.to_string()))?;
+        if !params.is_empty() {
+            query.push(crate::oauth2::encode_form(&params));
+        }
+        let mut headers: Vec<(String, String)> =
+            input.headers.iter().filter(|(k, _)| is_forwarded_header(k)).cloned().collect();
+        for (k, v) in
+            crate::oauth2::render_pairs("headers", connection.data.get("headers").unwrap_or(&Value::Null), &vars)
+                .map_err(|e| state_error("connection_misconfigured", e.to_string()))?
+        {
+            headers.retain(|(hk, _)| !hk.eq_ignore_ascii_case(&k));
+            headers.push((k, v));
+        }
+        if !query.is_empty() {
+            url = format!("{url}?{}", query.join("&"));
+        }
+        let mut parsed =
+            url::Url::parse(&url).ok().filter(|u| matches!(u.scheme(), "http" | "https")).ok_or_else(|| {
+                state_error("connection_misconfigured", "the connection's url does not render to an http(s) URL")
+            })?;
+        let mut refreshable = None;
+        if let (Some(auth), false) = (&auth, handler_on) {
+            let method = input.method.to_ascii_uppercase();
+            let sign_input = SignInput {
+                method: method.clone(),
+                url: parsed.to_string(),
+                headers: headers.clone(),
+                body: String::from_utf8(input.body.clone()).ok(),
+            };
+            let applied = self.apply(auth, &method, &parsed, &sign_input).await?;
+            if !applied.query.is_empty() {
+                parsed.query_pairs_mut().extend_pairs(applied.query.iter());
+            }
+            for (k, v) in applied.headers {
+                headers.retain(|(hk, _)| !hk.eq_ignore_ascii_case(&k));
+                headers.push((k, v));
+            }
+            if auth.rtype == "oauth2" {
+                refreshable = Some(auth.id.clone());
+            }
+        }
+        let body = (!input.body.is_empty()).then(|| input.body.clone());
+        Ok(Prepared { request: HttpRequest { method, url: parsed.to_string(), headers, body }, refreshable })
+    }
+
+    /// The variables a connection's templates see when it handles the
+    /// authorization itself.
+    async fn authorization_variables(&self, auth: &Record, vars: &mut crate::oauth2::Vars) -> Result<(), Error> {
+        check_usable(auth)?;
+        let secret = |field: &str| -> Result<String, Error> {
+            Ok(self.open_secret(auth, field)?.map(|s| s.expose_secret().to_owned()).unwrap_or_default())
+        };
+        match auth.rtype.as_str() {
+            "oauth2" => {
+                let token = self.fresh_token(&auth.id).await?;
+                let answer: Value = serde_json::from_str(&token.0).map_err(|e| Error::Internal(e.to_string()))?;
+                vars.set("access_token", answer["access_token"].as_str().unwrap_or_default());
+                vars.set("token_type", answer["token_type"].as_str().unwrap_or_default());
+            }
+            "basic" => {
+                let (user, password) = (secret("username")?, secret("password")?);
+                vars.set("basic_auth", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")));
+                vars.set("username", user).set("password", password);
+            }
+            "api_key" => {
+                vars.set("key_value", secret("key_value")?);
+            }
+            "oauth1" => {
+                vars.set("oauth_token", secret("access_token")?)
+                    .set("oauth_token_secret", secret("access_token_secret")?);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// After a 401 from the remote API: refresh now, once.
+    pub async fn refresh_after_unauthorized(&self, id: &Id) -> Result<(), Error> {
+        self.refresh(id).await.map(|_| ())
     }
 }

@@ -802,9 +802,39 @@ fn validate(record: &Record, ctx: &Context) -> FieldErrors {
                 }
             }
         }
+        Kind::Connection => {
+            let handled_by_templates =
+                record.data.get("authorization_handler").and_then(Value::as_bool).unwrap_or(false);
+            if let (Some(auth), false) = (referenced("authorization"), handled_by_templates) {
+                let (list, taken) = added_by(auth);
+                for (i, entry) in record.data.get(list).and_then(Value::as_array).into_iter().flatten().enumerate() {
+                    let key = entry["key"].as_str().unwrap_or("");
+                    if taken.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(key)) {
+                        errors.add(
+                            format!("{list}[{i}].key"),
+                            format!(
+                                "`{key}` is set by authorization {} itself; remove it here or turn authorization_handler on",
+                                label(auth, ctx)
+                            ),
+                        );
+                    }
+                }
+            }
+        }
         _ => {}
     }
     errors
+}
+
+/// Which of a connection's lists an authorization writes into, and the name it
+/// sets there: `("headers", "Authorization")`, or an API key's header or parameter.
+fn added_by(auth: &Record) -> (&'static str, Option<String>) {
+    match auth.rtype.as_str() {
+        "api_key" if auth.text("placement") == "query" => ("parameters", Some(auth.text("key_name").to_owned())),
+        "api_key" => ("headers", Some(auth.text("key_name").to_owned())),
+        "generic" => ("headers", None),
+        _ => ("headers", Some("Authorization".to_owned())),
+    }
 }
 
 // ---- views ------------------------------------------------------------------
@@ -817,8 +847,8 @@ pub fn label(record: &Record, ctx: &Context) -> String {
             Some(provider) => format!("{} | {}", label(provider, ctx), record.name),
             None => record.name.clone(),
         },
-        Kind::Authorization if record.namespace.is_empty() => record.name.clone(),
-        Kind::Authorization => format!("{} | {}", record.namespace, record.name),
+        Kind::Authorization | Kind::Connection if record.namespace.is_empty() => record.name.clone(),
+        Kind::Authorization | Kind::Connection => format!("{} | {}", record.namespace, record.name),
     }
 }
 

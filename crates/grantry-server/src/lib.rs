@@ -8,6 +8,7 @@ mod extract;
 mod oauth;
 pub mod openapi;
 pub mod outbound;
+mod proxy;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,7 +16,7 @@ use std::time::Instant;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use grantry_core::flows::Flows;
 use grantry_core::service::Records;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub flows: Arc<Flows>,
     pub store: Arc<dyn Store>,
     pub public_url: String,
+    /// The outgoing HTTP client, for the proxy's streamed answers.
+    pub outbound: Arc<outbound::Outbound>,
     /// API tokens seen lately (see `auth::TokenCache`).
     pub tokens: Arc<auth::TokenCache>,
 }
@@ -49,6 +52,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/authorizations/{id}/refresh", post(oauth::refresh))
         .route("/api/v1/authorizations/{id}/cancel", post(oauth::cancel))
         .route("/api/v1/authorizations/{id}/sign", post(oauth::sign))
+        .route("/api/v1/connections/{id}/proxy", any(proxy::forward))
+        .route("/api/v1/connections/{id}/proxy/{*path}", any(proxy::forward))
         .route("/api/v1/notifications", get(oauth::notifications))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
     Router::new()

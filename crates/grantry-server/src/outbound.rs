@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use grantry_core::oauth2::{HttpMethod, HttpRequest, HttpResponse, HttpSend, SendError};
+use grantry_core::oauth2::{HttpRequest, HttpResponse, HttpSend, SendError};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 /// The largest answer read from a remote server.
@@ -113,9 +113,10 @@ fn forbidden_in(e: &reqwest::Error) -> Option<String> {
     None
 }
 
-#[async_trait]
-impl HttpSend for Outbound {
-    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, SendError> {
+impl Outbound {
+    /// Sends a request and returns as soon as the answer's head arrives; the
+    /// body is the caller's to read (the proxy streams it).
+    pub async fn start(&self, request: HttpRequest) -> Result<reqwest::Response, SendError> {
         let url = reqwest::Url::parse(&request.url).map_err(|e| SendError::Refused(format!("not a URL: {e}")))?;
         let host = url.host_str().unwrap_or("").trim_matches(|c| c == '[' || c == ']');
         // Literal addresses skip DNS, so they are checked here.
@@ -124,10 +125,7 @@ impl HttpSend for Outbound {
                 return Err(SendError::Refused(format!("{host} is an address Grantry may not call")));
             }
         }
-        let method = match request.method {
-            HttpMethod::Get => reqwest::Method::GET,
-            HttpMethod::Post => reqwest::Method::POST,
-        };
+        let method = reqwest::Method::from_bytes(request.method.as_str().as_bytes()).unwrap_or(reqwest::Method::GET);
         let mut builder = self.client.request(method, url);
         for (k, v) in &request.headers {
             builder = builder.header(k, v);
@@ -135,11 +133,18 @@ impl HttpSend for Outbound {
         if let Some(body) = request.body {
             builder = builder.body(body);
         }
-        let mut response = builder.send().await.map_err(|e| match forbidden_in(&e) {
+        builder.send().await.map_err(|e| match forbidden_in(&e) {
             Some(message) => SendError::Refused(message),
             None if e.is_timeout() => SendError::Transient("the request timed out".into()),
             None => SendError::Transient(format!("the request failed: {}", without_url(&e))),
-        })?;
+        })
+    }
+}
+
+#[async_trait]
+impl HttpSend for Outbound {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, SendError> {
+        let mut response = self.start(request).await?;
         let status = response.status().as_u16();
         let content_type = response
             .headers()

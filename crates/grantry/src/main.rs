@@ -152,8 +152,16 @@ async fn serve(config: Config, options: ServeOptions) -> anyhow::Result<()> {
         refresh_margin: time::Duration::seconds(i64::from(options.refresh_margin)),
         retry_backoff: vec![std::time::Duration::from_millis(200), std::time::Duration::from_millis(800)],
     };
-    let flows = Arc::new(Flows::new(records.clone(), sealer, clock, Arc::new(outbound), settings));
-    let state = grantry_server::AppState { records, flows, store: store_port, public_url, tokens: Default::default() };
+    let outbound = Arc::new(outbound);
+    let flows = Arc::new(Flows::new(records.clone(), sealer, clock, outbound.clone(), settings));
+    let state = grantry_server::AppState {
+        records,
+        flows,
+        store: store_port,
+        public_url,
+        outbound,
+        tokens: Default::default(),
+    };
     tracing::info!("Grantry listening on http://{address} (data in {})", config.database_url_for_humans());
     axum::serve(listener, grantry_server::router(state)).with_graceful_shutdown(shutdown_signal()).await?;
     store.close().await;
