@@ -214,9 +214,14 @@ impl Flows {
     pub async fn callback(&self, params: &[(String, String)]) -> Result<CallbackOutcome, Error> {
         let get = |key: &str| params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
         // OAuth 1.0a providers send back the request token instead of a state.
-        let state = get("state").or_else(|| get("oauth_token")).filter(|s| !s.is_empty()).ok_or_else(|| {
-            Error::BadRequest("this callback has no state; start again from Grantry's Authorize".into())
-        })?;
+        // (and Twitter-style refusals only `denied=<request token>`).
+        let state = get("state")
+            .or_else(|| get("oauth_token"))
+            .or_else(|| get("denied"))
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                Error::BadRequest("this callback has no state; start again from Grantry's Authorize".into())
+            })?;
         let state_hash = hash_state(state);
         let pending = self.store.take_state(&state_hash).await?.ok_or_else(|| {
             Error::BadRequest(

@@ -238,7 +238,11 @@ impl Flows {
     }
 
     pub(crate) async fn authorize_generic(&self, parts: Parts, return_to: Option<&str>) -> Result<Authorized, Error> {
-        let (key, secret) = self.client_credentials(&parts.client)?;
+        // A generic client may have no identifier or secret: its templates decide what to send.
+        let open = |field: &str| -> Result<String, Error> {
+            Ok(self.open_secret(&parts.client, field)?.map(|s| s.expose_secret().to_owned()).unwrap_or_default())
+        };
+        let (key, secret) = (open("identifier")?, open("secret")?);
         let state = random_token();
         // The state rides in the callback URL's path, so it survives providers
         // that append their own query string.

@@ -9,6 +9,7 @@ mod harness;
 mod access;
 mod bad_input;
 mod lists;
+mod oauth1_flow;
 mod oauth1_oracle;
 mod oauth_fake;
 mod oidc;
