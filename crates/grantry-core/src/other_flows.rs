@@ -395,19 +395,6 @@ impl Flows {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nonces_are_hex_and_differ() {
-        let (a, b) = (nonce(), nonce());
-        assert_eq!(a.len(), 32);
-        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
-        assert_ne!(a, b);
-    }
-}
-
 /// A request an integration sends through a connection.
 pub struct ProxyInput {
     pub method: String,
@@ -559,5 +546,18 @@ impl Flows {
     /// After a 401 from the remote API: refresh now, once.
     pub async fn refresh_after_unauthorized(&self, id: &Id) -> Result<(), Error> {
         self.refresh(id).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonces_are_hex_and_differ() {
+        let (a, b) = (nonce(), nonce());
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
     }
 }
