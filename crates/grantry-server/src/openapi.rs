@@ -238,6 +238,27 @@ fn oauth_paths() -> Vec<(&'static str, Value)> {
                 "total": {"type": "integer"}, "page": {"type": "integer"}, "per_page": {"type": "integer"}}}))}))}}),
         ),
         (
+            "/api/v1/authorizations/{id}/sign",
+            json!({"post": {
+            "operationId": "sign", "tags": ["authorizations"], "parameters": id,
+            "summary": "The headers and query parameters that authorize a request, for any type of authorization",
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["url"], "properties": {
+                "method": {"type": "string", "default": "GET"}, "url": {"type": "string", "format": "uri"},
+                "headers": {"type": "object", "additionalProperties": {"type": "string"}}, "body": {"type": "string"}}}}}},
+            "responses": with_401(json!({"200": json_response("What to add", json!({"type": "object", "properties": {
+                "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+                "query": {"type": "object", "additionalProperties": {"type": "string"}}}})),
+                "409": error_response(states), "422": error_response("url or method is wrong")}))}}),
+        ),
+        (
+            "/api/v1/connections/{id}/proxy/{path}",
+            json!({"parameters": [
+                {"name": "id", "in": "path", "required": true, "schema": {"type": "string"}},
+                {"name": "path", "in": "path", "required": true, "schema": {"type": "string"}, "description": "appended to the connection's url"}],
+            "get": proxy_operation("proxy_get"), "post": proxy_operation("proxy_post"), "put": proxy_operation("proxy_put"),
+            "patch": proxy_operation("proxy_patch"), "delete": proxy_operation("proxy_delete")}),
+        ),
+        (
             "/oauth/callback",
             json!({"get": {
             "operationId": "oauth_callback", "tags": ["oauth"], "security": [],
@@ -250,4 +271,18 @@ fn oauth_paths() -> Vec<(&'static str, Value)> {
                           "400": {"description": "Unknown, used or expired state: an HTML page; nothing changed"}}}}),
         ),
     ]
+}
+
+fn proxy_operation(operation_id: &str) -> Value {
+    json!({
+        "operationId": operation_id, "tags": ["connections"],
+        "summary": "Forward the request through the connection with its authorization applied; the remote answer is streamed back",
+        "responses": {
+            "default": {"description": "The remote API's status, headers and body"},
+            "401": error_response("Missing or invalid API token (a remote 401 is passed through after one refresh and retry)"),
+            "409": error_response("The authorization cannot be used, or the destination address is refused"),
+            "413": error_response("A request body over 1 MiB"),
+            "503": error_response("provider_unavailable: the remote API could not be reached")
+        }
+    })
 }

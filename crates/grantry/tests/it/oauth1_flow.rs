@@ -244,6 +244,34 @@ async fn basic_and_api_keys_through_sign_and_the_proxy() {
     assert_eq!((headers["x-caller"].as_str(), headers["x-tenant"].as_str()), (Some("integration"), Some("acme")));
     assert!(headers.get("authorization").is_none(), "the caller's token must not be forwarded: {headers}");
     assert!(!headers.to_string().contains(TOKEN));
+
+    // A refused request leaves no secret in the answer, and none reaches the log or a notification.
+    let wrong = s
+        .create(
+            "authorizations",
+            json!({"type": "basic", "name": "wrong", "username": "api-user", "password": "not-the-pass-77"}),
+        )
+        .await;
+    let refused = s
+        .create(
+            "connections",
+            json!({"name": "refused", "url": format!("{}/api", p.base), "authorization": wrong["id"]}),
+        )
+        .await;
+    let (status, body) = proxy(&s, &refused, "GET", "basic/x", None).await;
+    assert_eq!(status, 401, "the remote status is passed through: {body}");
+    let notes = s.get("/api/v1/notifications?per_page=100").await;
+    let seen = s.seen.lock().unwrap().join("\n");
+    let log = s.log_text();
+    for secret in ["api-pass-%&:ü", "not-the-pass-77", "key-123-abc", "YXBpLXVzZXI6YXBpLXBhc3Mt"] {
+        assert!(!log.contains(secret), "{secret} in the log");
+        assert!(!notes.text.contains(secret), "{secret} in a notification");
+        // `sign` hands API keys and Basic headers out by design (and the remote API
+        // echoes what it got); a raw password is never in a response.
+        if secret.contains("pass") {
+            assert!(!seen.contains(secret), "{secret} in a response");
+        }
+    }
 }
 
 #[tokio::test]

@@ -296,3 +296,35 @@ async fn a_replayed_callback_is_refused() {
     assert!(again.text().await.unwrap().contains("already used"));
     assert_eq!(t.record().await, before);
 }
+
+#[tokio::test]
+async fn the_proxy_refreshes_once_when_the_remote_api_answers_401() {
+    let t = setup("client_secret_basic", "basic-client", "basic-secret", "authorization_code", &["openid", "api:read"])
+        .await;
+    sign_in_and_consent(&t.authorize_url().await).await;
+    // The provider's own userinfo endpoint is the protected API.
+    let connection =
+        t.s.create("connections", json!({"name": "userinfo", "url": t.oidc.issuer, "authorization": t.auth["id"]}))
+            .await;
+    let proxy = format!("/api/v1/connections/{}/proxy/me", connection["id"].as_str().unwrap());
+    let me = t.s.get(&proxy).await;
+    assert_eq!((me.status, me.body["sub"].as_str()), (200, Some("alice")), "{}", me.text);
+
+    // The access token dies at the provider while Grantry still thinks it fresh.
+    let old = t.access_token().await;
+    let revoked = reqwest::Client::new()
+        .post(format!("{}/token/revocation", t.oidc.issuer))
+        .basic_auth("basic-client", Some("basic-secret"))
+        .form(&[("token", old.as_str()), ("token_type_hint", "access_token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(t.oidc.introspect(&old).await["active"], false);
+
+    let me = t.s.get(&proxy).await;
+    assert_eq!((me.status, me.body["sub"].as_str()), (200, Some("alice")), "401, refresh, retry: {}", me.text);
+    let new = t.access_token().await;
+    assert_ne!(new, old);
+    assert_eq!(t.oidc.introspect(&new).await["active"], true);
+}

@@ -170,6 +170,9 @@ async fn each_kind_describes_itself_as_json_schema_and_the_api_as_openapi() {
         ("post", "/api/v1/authorizations/{id}/refresh"),
         ("post", "/api/v1/authorizations/{id}/cancel"),
         ("get", "/api/v1/notifications"),
+        ("post", "/api/v1/authorizations/{id}/sign"),
+        ("get", "/api/v1/connections/{id}/proxy/{path}"),
+        ("get", "/api/v1/connections/{id}"),
         ("get", "/oauth/callback"),
     ] {
         assert!(doc.body["paths"][path][method].is_object(), "{method} {path} missing from OpenAPI");
