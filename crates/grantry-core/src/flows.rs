@@ -326,7 +326,8 @@ impl Flows {
     }
 
     fn remember(&self, record: &Record) {
-        let view = (record.text("status") == "authorized").then(|| self.token_view(record).ok()).flatten();
+        let usable = record.rtype == "oauth2" && record.text("status") == "authorized";
+        let view = usable.then(|| self.token_view(record).ok()).flatten();
         let expires_at = record.data.get("expires_at").and_then(Value::as_str).and_then(parse_time);
         let entry = Cached { at: std::time::Instant::now(), record: Arc::new(record.clone()), view, expires_at };
         let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
@@ -359,6 +360,15 @@ impl Flows {
     }
 
     async fn serve_fresh(&self, auth: Record) -> Result<FreshToken, Error> {
+        if auth.rtype != "oauth2" {
+            return Err(state_error(
+                "not_supported",
+                format!(
+                    "a {} authorization has no bearer token to hand out; use sign or a connection's proxy",
+                    auth.rtype
+                ),
+            ));
+        }
         check_usable(&auth)?;
         let now = self.clock.now();
         let expires_at = auth.data.get("expires_at").and_then(Value::as_str).and_then(parse_time);

@@ -112,6 +112,10 @@ async fn the_three_legged_flow_then_signed_and_proxied_requests_with_every_signa
         assert_eq!(landing.param("status").as_deref(), Some("authorized"), "{method}: {}", landing.url);
         let record = s.get(&format!("/api/v1/authorizations/{}", id(&auth))).await.body;
         assert_eq!(record["realm_id"], "4620816365");
+        for _ in 0..2 {
+            let token = s.get(&format!("/api/v1/authorizations/{}/token", id(&auth))).await;
+            assert_eq!((token.status, token.code()), (409, "not_supported"), "an OAuth 1.0a token is no bearer token");
+        }
         assert_eq!(record["secrets"], json!({"access_token": true, "access_token_secret": true}));
 
         let (status, body) =
