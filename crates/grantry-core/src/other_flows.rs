@@ -55,13 +55,14 @@ impl Flows {
     }
 
     /// Sends an OAuth 1.0a protocol request (request token, access token) and
-    /// reads its form-encoded answer.
-    async fn oauth1_call(
+    /// reads the token pair of its form-encoded answer.
+    async fn oauth1_token_pair(
         &self,
         method: HttpMethod,
         url: &str,
         signer: &Signer<'_>,
-    ) -> Result<Vec<(String, String)>, Failure> {
+        what: &str,
+    ) -> Result<(String, String), Failure> {
         let parsed = url::Url::parse(url).map_err(|e| Failure::Config(format!("`{url}` is not a URL: {e}")))?;
         let signed = oauth1::sign(signer, method.as_str(), &parsed, None);
         let mut headers =
@@ -85,7 +86,14 @@ impl Flows {
                 description: form_field(&form, "oauth_problem_advice"),
             }));
         }
-        Ok(form)
+        match (form_field(&form, "oauth_token"), form_field(&form, "oauth_token_secret")) {
+            (Some(token), Some(secret)) => Ok((token, secret)),
+            _ => Err(Failure::Provider(ProviderError {
+                status: response.status,
+                error: "invalid_response".into(),
+                description: Some(format!("the {what} answer has no oauth_token and oauth_token_secret")),
+            })),
+        }
     }
 
     pub(crate) async fn authorize_oauth1(&self, parts: Parts, return_to: Option<&str>) -> Result<Authorized, Error> {
@@ -109,25 +117,16 @@ impl Flows {
             extra: &extra,
         };
         let mut auth = parts.auth.clone();
-        let answer = self.oauth1_call(HttpMethod::Post, &endpoint, &signer).await;
-        let form = match answer {
-            Ok(form) => form,
+        let (token, token_secret) = match self
+            .oauth1_token_pair(HttpMethod::Post, &endpoint, &signer, "request token")
+            .await
+        {
+            Ok(pair) => pair,
             Err(failure) => {
                 let message = failure.message();
                 self.record_failure(&mut auth, &failure, "failed").await?;
                 return Err(state_error("authorization_failed", format!("the request token call failed: {message}")));
             }
-        };
-        let (Some(token), Some(token_secret)) =
-            (form_field(&form, "oauth_token"), form_field(&form, "oauth_token_secret"))
-        else {
-            let failure = Failure::Provider(ProviderError {
-                status: 200,
-                error: "invalid_response".into(),
-                description: Some("the request token answer has no oauth_token and oauth_token_secret".into()),
-            });
-            self.record_failure(&mut auth, &failure, "failed").await?;
-            return Err(state_error("authorization_failed", failure.message()));
         };
         // The request token is what the provider sends back, so it keys the pending state.
         let state_hash = hash_state(&token);
@@ -199,26 +198,13 @@ impl Flows {
             extra: &extra,
         };
         let method = HttpMethod::parse(parts.provider.text("token_method"));
-        let answer = self.oauth1_call(method, &endpoint, &signer).await;
-        let form = match answer {
-            Ok(form) => form,
+        let (access, access_secret) = match self.oauth1_token_pair(method, &endpoint, &signer, "access token").await {
+            Ok(pair) => pair,
             Err(failure) => {
                 outcome.error = Some(failure.message());
                 self.record_failure(&mut auth, &failure, "failed").await?;
                 return Ok(outcome);
             }
-        };
-        let (Some(access), Some(access_secret)) =
-            (form_field(&form, "oauth_token"), form_field(&form, "oauth_token_secret"))
-        else {
-            let failure = Failure::Provider(ProviderError {
-                status: 200,
-                error: "invalid_response".into(),
-                description: Some("the access token answer has no oauth_token and oauth_token_secret".into()),
-            });
-            outcome.error = Some(failure.message());
-            self.record_failure(&mut auth, &failure, "failed").await?;
-            return Ok(outcome);
         };
         let now = self.clock.now();
         for (field, value) in [("access_token", &access), ("access_token_secret", &access_secret)] {
