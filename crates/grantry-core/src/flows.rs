@@ -853,7 +853,6 @@ impl Flows {
     /// Stores a token answer in one write: a new refresh token replaces the
     /// old one in the same update that stores the new access token.
     async fn store_tokens(&self, auth: &mut Record, tokens: TokenSet, new_grant: bool) -> Result<(), Error> {
-        let now = self.clock.now();
         let seal = |field: &str, value: &str| self.sealer.seal(value, &seal_context(&auth.id, field));
         let mut sealed = vec![
             ("access_token", seal("access_token", &tokens.access_token)?),
@@ -873,14 +872,20 @@ impl Flows {
         if let Some(scope) = tokens.granted_scope {
             auth.data.insert("granted_scope".into(), json!(scope));
         }
+        self.save_authorized(auth, new_grant).await
+    }
+
+    /// Writes an authorization that now holds a grant. `authorized_at` says
+    /// when the grant was obtained, so a refresh leaves it as it was.
+    pub(crate) async fn save_authorized(&self, auth: &mut Record, new_grant: bool) -> Result<(), Error> {
+        let now = timestamp(self.clock.now());
         if new_grant || !auth.data.contains_key("authorized_at") {
-            auth.data.insert("authorized_at".into(), json!(timestamp(now)));
+            auth.data.insert("authorized_at".into(), json!(now));
         }
         auth.data.remove("last_error");
         set_status(auth, "authorized");
-        auth.updated_at = timestamp(now);
-        self.save(auth).await?;
-        Ok(())
+        auth.updated_at = now;
+        self.save(auth).await
     }
 
     pub(crate) async fn record_failure(&self, auth: &mut Record, failure: &Failure, status: &str) -> Result<(), Error> {

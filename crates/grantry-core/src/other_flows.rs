@@ -7,8 +7,8 @@ use secrecy::ExposeSecret;
 use serde_json::{json, Map, Value};
 
 use crate::flows::{
-    check_usable, hash_state, not_found, random_token, set_status, state_error, Authorized, CallbackOutcome, Failure,
-    Flows, Parts, STATE_TTL,
+    check_usable, hash_state, not_found, random_token, state_error, Authorized, CallbackOutcome, Failure, Flows, Parts,
+    STATE_TTL,
 };
 use crate::oauth1::{self, SignatureMethod, Signer};
 use crate::oauth2::{HttpMethod, HttpRequest, ProviderError, SendError};
@@ -206,7 +206,6 @@ impl Flows {
                 return Ok(outcome);
             }
         };
-        let now = self.clock.now();
         for (field, value) in [("access_token", &access), ("access_token_secret", &access_secret)] {
             auth.secrets.insert(field.to_owned(), self.sealer.seal(value, &crate::seal_context(&auth.id, field))?);
         }
@@ -214,11 +213,7 @@ impl Flows {
             Some(realm) => auth.data.insert("realm_id".into(), json!(realm)),
             None => auth.data.remove("realm_id"),
         };
-        auth.data.insert("authorized_at".into(), json!(timestamp(now)));
-        auth.data.remove("last_error");
-        set_status(&mut auth, "authorized");
-        auth.updated_at = timestamp(now);
-        self.save(&auth).await?;
+        self.save_authorized(&mut auth, true).await?;
         outcome.authorized = true;
         Ok(outcome)
     }
@@ -291,13 +286,8 @@ impl Flows {
             pairs.retain(|p| p["key"] != name.as_str());
             pairs.push(json!({"key": name, "value": value, "description": "captured from the callback"}));
         }
-        let now = self.clock.now();
         auth.data.insert("template_parameters".into(), Value::Array(pairs));
-        auth.data.insert("authorized_at".into(), json!(timestamp(now)));
-        auth.data.remove("last_error");
-        set_status(&mut auth, "authorized");
-        auth.updated_at = timestamp(now);
-        self.save(&auth).await?;
+        self.save_authorized(&mut auth, true).await?;
         outcome.authorized = true;
         Ok(outcome)
     }
