@@ -145,6 +145,13 @@ pub fn generate_api_token() -> SecretString {
     SecretString::from(format!("gry_{}", URL_SAFE_NO_PAD.encode(bytes.as_ref())))
 }
 
+/// `bytes` random bytes from the operating system, in lowercase hex (session ids, CSRF tokens).
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The stored form of an API token. Tokens carry 256 random bits (or are chosen
 /// by an operator for bootstrap), so a plain SHA-256 is enough; no salt is needed
 /// for lookups by hash.

@@ -9,6 +9,7 @@ mod oauth;
 pub mod openapi;
 pub mod outbound;
 mod proxy;
+pub mod ui;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub public_url: String,
     /// The outgoing HTTP client, for the proxy's streamed answers.
     pub outbound: Arc<outbound::Outbound>,
+    /// Signed-in people of the admin UI.
+    pub ui: Arc<ui::Sessions>,
     /// API tokens seen lately (see `auth::TokenCache`).
     pub tokens: Arc<auth::TokenCache>,
 }
@@ -63,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth/callback/{state}", get(oauth::callback_with_state))
         .route("/oauth/result", get(oauth::result))
         .merge(api)
+        .merge(ui::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))

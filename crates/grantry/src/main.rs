@@ -160,6 +160,7 @@ async fn serve(config: Config, options: ServeOptions) -> anyhow::Result<()> {
         store: store_port,
         public_url,
         outbound,
+        ui: Default::default(),
         tokens: Default::default(),
     };
     tracing::info!("Grantry listening on http://{address} (data in {})", config.database_url_for_humans());

@@ -1,0 +1,1017 @@
+//! The admin web UI at `/ui`: server-rendered pages (askama) for every record
+//! kind with the generic menu of SPEC §2, sign-in with an admin API token,
+//! sessions in HttpOnly SameSite=Strict cookies, a CSRF token on every
+//! state-changing form, and a Content-Security-Policy without inline code.
+
+mod forms;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use grantry_core::filter::{parse_filter_object, parse_list_query, Op};
+use grantry_core::flows::Authorized;
+use grantry_core::service::Selection;
+use grantry_core::store::NotificationQuery;
+use grantry_core::{Error, FieldErrors, FieldType, Id, Kind};
+use serde_json::{json, Value};
+
+use crate::extract::MAX_BODY;
+use crate::AppState;
+
+const SESSION_COOKIE: &str = "grantry_session";
+const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
+
+/// A signed-in person.
+#[derive(Clone)]
+pub struct Session {
+    csrf: String,
+    expires: Instant,
+}
+
+/// Sessions live in memory: a restart signs everyone out.
+#[derive(Default)]
+pub struct Sessions {
+    map: Mutex<HashMap<String, Session>>,
+}
+
+impl Sessions {
+    fn create(&self) -> (String, Session) {
+        let id = random_hex();
+        let session = Session { csrf: random_hex(), expires: Instant::now() + SESSION_TTL };
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, s| s.expires > Instant::now());
+        map.insert(id.clone(), session.clone());
+        (id, session)
+    }
+    fn get(&self, id: &str) -> Option<Session> {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(id).filter(|s| s.expires > Instant::now()).cloned()
+    }
+    fn remove(&self, id: &str) {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+    }
+}
+
+fn random_hex() -> String {
+    grantry_crypto::random_hex(32)
+}
+
+fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|part| {
+        let (k, v) = part.trim().split_once('=')?;
+        (k == name).then(|| v.to_owned())
+    })
+}
+
+fn equal(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub fn router(state: AppState) -> Router<AppState> {
+    let signed_in = Router::new()
+        .route("/ui", get(|| async { Redirect::to("/ui/clients") }))
+        .route("/ui/logout", post(logout))
+        .route("/ui/notifications", get(notifications))
+        .route("/ui/{kind}", get(list).post(create))
+        .route("/ui/{kind}/new", get(new))
+        .route("/ui/{kind}/schema", get(schema))
+        .route("/ui/{kind}/import", get(import_page).post(import))
+        .route("/ui/{kind}/delete", post(delete))
+        .route("/ui/{kind}/export", post(export))
+        .route("/ui/{kind}/{id}", get(show).post(update))
+        .route("/ui/{kind}/{id}/edit", get(edit))
+        .route("/ui/{kind}/{id}/json", get(record_json))
+        .route("/ui/{kind}/{id}/{action}", post(member_action))
+        .route_layer(middleware::from_fn_with_state(state, require_session));
+    Router::new()
+        .route("/ui/login", get(login_page).post(login))
+        .route("/ui/assets/{name}", get(asset))
+        .merge(signed_in)
+        .layer(middleware::from_fn(security_headers))
+}
+
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn require_session(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let session = cookie_value(req.headers(), SESSION_COOKIE).and_then(|id| state.ui.get(&id));
+    match session {
+        Some(session) => {
+            req.extensions_mut().insert(session);
+            next.run(req).await
+        }
+        None => Redirect::to("/ui/login").into_response(),
+    }
+}
+
+/// A submitted form whose CSRF token matches the session's.
+struct UiForm {
+    pairs: Vec<(String, String)>,
+}
+
+impl UiForm {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for UiForm {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let session = req.extensions().get::<Session>().cloned();
+        let bytes = Bytes::from_request(req, state).await.map_err(|_| {
+            page_error(StatusCode::PAYLOAD_TOO_LARGE, &format!("The form is larger than {MAX_BODY} bytes."))
+        })?;
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&bytes).into_owned().collect();
+        let token = pairs.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or("");
+        match session {
+            Some(session) if equal(token, &session.csrf) => Ok(UiForm { pairs }),
+            _ => Err(page_error(
+                StatusCode::FORBIDDEN,
+                "This form is out of date (CSRF check failed). Reload the page and try again.",
+            )),
+        }
+    }
+}
+
+fn page_error(status: StatusCode, message: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Grantry</title>\
+         <link rel=\"stylesheet\" href=\"/ui/assets/ui.css\"></head><body><main><p class=\"notice error\" role=\"alert\">{}</p>\
+         <p><a href=\"/ui\">Back to Grantry</a></p></main></body></html>",
+        forms::escape(message)
+    );
+    (status, Html(html)).into_response()
+}
+
+fn render(template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => page_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("The page could not be rendered: {e}")),
+    }
+}
+
+async fn asset(Path(name): Path<String>) -> Response {
+    let (body, content_type): (&'static [u8], &str) = match name.as_str() {
+        "htmx.min.js" => (include_bytes!("../../assets/htmx.min.js"), "text/javascript"),
+        "ui.js" => (include_bytes!("../../assets/ui.js"), "text/javascript"),
+        "ui.css" => (include_bytes!("../../assets/ui.css"), "text/css"),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()
+}
+
+// ---- sign-in --------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    error: Option<String>,
+}
+
+async fn login_page() -> Response {
+    render(&LoginPage { error: None })
+}
+
+async fn login(State(state): State<AppState>, body: Bytes) -> Response {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let token = pairs.iter().find(|(k, _)| k == "token").map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
+    let found = state.store.find_api_token(&grantry_crypto::hash_api_token(&token)).await.ok().flatten();
+    match found {
+        Some(t) if t.role == "admin" => {
+            let (id, _) = state.ui.create();
+            let cookie = format!(
+                "{SESSION_COOKIE}={id}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={}",
+                SESSION_TTL.as_secs()
+            );
+            let mut response = Redirect::to("/ui/clients").into_response();
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().insert(header::SET_COOKIE, value);
+            }
+            response
+        }
+        Some(_) => render(&LoginPage { error: Some("The UI is for admin tokens for now.".into()) }),
+        None => render(&LoginPage { error: Some("That API token is not valid.".into()) }),
+    }
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap, _form: UiForm) -> Response {
+    if let Some(id) = cookie_value(&headers, SESSION_COOKIE) {
+        state.ui.remove(&id);
+    }
+    let mut response = Redirect::to("/ui/login").into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("grantry_session=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    response
+}
+
+// ---- navigation -------------------------------------------------------------------
+
+pub struct NavItem {
+    href: String,
+    label: &'static str,
+    current: bool,
+}
+
+/// The Security menu.
+fn nav(current: &str) -> Vec<NavItem> {
+    [
+        ("providers", "Authorization Providers"),
+        ("clients", "Authorization Clients"),
+        ("authorizations", "Authorizations"),
+        ("scopes", "OAuth 2.0 Scopes"),
+        ("connections", "Connections"),
+        ("notifications", "Notifications"),
+    ]
+    .into_iter()
+    .map(|(path, label)| NavItem { href: format!("/ui/{path}"), label, current: path == current })
+    .collect()
+}
+
+fn menu_title(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Provider => "Authorization Providers",
+        Kind::Client => "Authorization Clients",
+        Kind::Authorization => "Authorizations",
+        Kind::Scope => "OAuth 2.0 Scopes",
+        Kind::Connection => "Connections",
+    }
+}
+
+// The error is the page to show; handlers return it as it is.
+#[allow(clippy::result_large_err)]
+fn ui_kind(segment: &str) -> Result<Kind, Response> {
+    Kind::parse(segment)
+        .ok_or_else(|| page_error(StatusCode::NOT_FOUND, &format!("There is no list called {segment}.")))
+}
+
+fn ui_error(e: Error) -> Response {
+    let (status, _) = crate::error::status_and_code(&e);
+    page_error(status, &e.to_string())
+}
+
+// ---- the list and its menu ----------------------------------------------------------
+
+pub struct Row {
+    id: String,
+    label: String,
+    type_label: String,
+    status: Option<String>,
+    updated_at: String,
+}
+
+pub struct Condition {
+    field: String,
+    op: String,
+    value: String,
+}
+
+#[derive(Template)]
+#[template(path = "list.html")]
+struct ListPage {
+    csrf: String,
+    nav: Vec<NavItem>,
+    title: &'static str,
+    base: String,
+    singular: &'static str,
+    plural: &'static str,
+    total: u64,
+    filtered: bool,
+    notice: Option<String>,
+    headings: Vec<&'static str>,
+    rows: Vec<Row>,
+    page: u32,
+    pages: u64,
+    per_page: u32,
+    page_sizes: Vec<u32>,
+    prev_url: Option<String>,
+    next_url: Option<String>,
+    filter_fields: Vec<String>,
+    ops: Vec<&'static str>,
+    conditions: Vec<Condition>,
+    filter_pairs: Vec<(String, String)>,
+    query: String,
+}
+
+fn filter_fields(kind: Kind) -> Vec<String> {
+    let mut out: Vec<String> = vec!["namespace".into(), "name".into(), "type".into()];
+    for field in kind.fields() {
+        match field.ty {
+            FieldType::Reference(target) | FieldType::References(target) => {
+                if target.key_parent().is_none() {
+                    out.push(format!("{}.namespace", field.name));
+                }
+                out.push(format!("{}.name", field.name));
+            }
+            ty if ty.is_scalar() && !field.is_column() => out.push(field.name.into()),
+            _ => {}
+        }
+    }
+    if kind.key_parent().is_some() {
+        out.retain(|f| f != "namespace" || kind == Kind::Client);
+    }
+    out.dedup();
+    out
+}
+
+fn encode_query(pairs: &[(String, String)]) -> String {
+    let mut ser = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        ser.append_pair(k, v);
+    }
+    ser.finish()
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Path(kind): Path<String>,
+    session: axum::Extension<Session>,
+    crate::extract::QueryPairs(pairs): crate::extract::QueryPairs,
+) -> Response {
+    let kind = match ui_kind(&kind) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let notice = pairs.iter().find(|(k, _)| k == "notice").map(|(_, v)| v.clone());
+    let pairs: Vec<(String, String)> = pairs.into_iter().filter(|(k, _)| k != "notice").collect();
+    let query = match parse_list_query(kind, &pairs) {
+        Ok(q) => q,
+        Err(e) => return ui_error(e),
+    };
+    let page = match state.records.list(kind, &query).await {
+        Ok(p) => p,
+        Err(e) => return ui_error(e),
+    };
+    let filter_pairs: Vec<(String, String)> =
+        pairs.iter().filter(|(k, _)| !matches!(k.as_str(), "page" | "per_page" | "sort")).cloned().collect();
+    let mut conditions: Vec<Condition> = filter_pairs
+        .iter()
+        .map(|(k, v)| {
+            let (field, op) = match k.strip_suffix(']').and_then(|k| k.split_once('[')) {
+                Some((f, op)) => (f.to_owned(), op.to_owned()),
+                None => (k.clone(), "eq".to_owned()),
+            };
+            Condition { field, op, value: v.clone() }
+        })
+        .collect();
+    if conditions.is_empty() {
+        conditions.push(Condition { field: "name".into(), op: "contains".into(), value: String::new() });
+    }
+    let base = format!("/ui/{}", kind.as_str());
+    let pages = page.total.div_ceil(u64::from(page.per_page)).max(1);
+    let link = |n: u32| {
+        let mut p = filter_pairs.clone();
+        p.push(("page".into(), n.to_string()));
+        p.push(("per_page".into(), page.per_page.to_string()));
+        format!("{base}?{}", encode_query(&p))
+    };
+    let rows = page
+        .items
+        .iter()
+        .map(|item| Row {
+            id: item["id"].as_str().unwrap_or_default().to_owned(),
+            label: item["label"].as_str().unwrap_or_default().to_owned(),
+            type_label: kind
+                .type_spec(item["type"].as_str().unwrap_or_default())
+                .map(|t| t.label)
+                .unwrap_or("")
+                .to_owned(),
+            status: (kind == Kind::Authorization).then(|| item["status"].as_str().unwrap_or("unauthorized").to_owned()),
+            updated_at: item["updated_at"]
+                .as_str()
+                .unwrap_or_default()
+                .replace('T', " ")
+                .trim_end_matches('Z')
+                .to_owned(),
+        })
+        .collect();
+    let mut headings = vec!["Label", "Type"];
+    if kind == Kind::Authorization {
+        headings.push("Status");
+    }
+    headings.push("Updated");
+    render(&ListPage {
+        csrf: session.csrf.clone(),
+        nav: nav(kind.as_str()),
+        title: menu_title(kind),
+        base: base.clone(),
+        singular: kind.singular(),
+        plural: kind.as_str(),
+        total: page.total,
+        filtered: !filter_pairs.is_empty(),
+        notice,
+        headings,
+        rows,
+        page: page.page,
+        pages,
+        per_page: page.per_page,
+        page_sizes: vec![10, 25, 50, 100],
+        prev_url: (page.page > 1).then(|| link(page.page - 1)),
+        next_url: (u64::from(page.page) < pages).then(|| link(page.page + 1)),
+        filter_fields: filter_fields(kind),
+        ops: Op::ALL.iter().map(|op| op.as_str()).collect(),
+        conditions,
+        query: encode_query(&filter_pairs),
+        filter_pairs,
+    })
+}
+
+/// The records a delete or export of the menu takes: the selected ids, or with
+/// none selected every record of the current filter.
+fn menu_selection(kind: Kind, form: &UiForm) -> Result<Selection, Error> {
+    let ids: Vec<Id> =
+        form.get("ids").unwrap_or("").split(',').filter(|s| !s.is_empty()).map(Id::from_string).collect();
+    if !ids.is_empty() {
+        return Ok(Selection::Ids(ids));
+    }
+    let pairs: Vec<(String, String)> =
+        url::form_urlencoded::parse(form.get("filter").unwrap_or("").as_bytes()).into_owned().collect();
+    let object: serde_json::Map<String, Value> = pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+    Ok(Selection::Filter(parse_filter_object(kind, &Value::Object(object))?))
+}
+
+async fn delete(State(state): State<AppState>, Path(kind): Path<String>, form: UiForm) -> Response {
+    let kind = match ui_kind(&kind) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let notice = match menu_selection(kind, &form) {
+        Ok(selection) => match state.flows.delete_many(kind, &selection).await {
+            Ok(n) => format!("{n} {} deleted", if n == 1 { kind.singular() } else { kind.as_str() }),
+            Err(e) => e.to_string(),
+        },
+        Err(e) => e.to_string(),
+    };
+    Redirect::to(&format!("/ui/{}?{}", kind.as_str(), encode_query(&[("notice".into(), notice)]))).into_response()
+}
+
+async fn export(State(state): State<AppState>, Path(kind): Path<String>, form: UiForm) -> Response {
+    let kind = match ui_kind(&kind) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let records = match menu_selection(kind, &form) {
+        Ok(selection) => state.records.export(kind, &selection).await,
+        Err(e) => Err(e),
+    };
+    match records {
+        Ok(records) => {
+            let body = serde_json::to_string_pretty(&records).unwrap_or_default();
+            let disposition = format!("attachment; filename=\"grantry-{}.json\"", kind.as_str());
+            ([(header::CONTENT_TYPE, "application/json".to_owned()), (header::CONTENT_DISPOSITION, disposition)], body)
+                .into_response()
+        }
+        Err(e) => ui_error(e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "import.html")]
+struct ImportPage {
+    csrf: String,
+    nav: Vec<NavItem>,
+    title: String,
+    base: String,
+    text: String,
+    report: Option<String>,
+}
+
+async fn import_page(Path(kind): Path<String>, session: axum::Extension<Session>) -> Response {
+    let kind = match ui_kind(&kind) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    render(&ImportPage {
+        csrf: session.csrf.clone(),
+        nav: nav(kind.as_str()),
+        title: format!("Import {}", menu_title(kind)),
+        base: format!("/ui/{}", kind.as_str()),
+        text: String::new(),
+        report: None,
+    })
+}
+
+async fn import(
+    State(state): State<AppState>,
+    Path(kind): Path<String>,
+    session: axum::Extension<Session>,
+    form: UiForm,
+) -> Response {
+    let kind = match ui_kind(&kind) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let text = form.get("records").unwrap_or("").to_owned();
+    let report = match serde_json::from_str::<Value>(&text) {
+        Err(e) => format!("The text is not valid JSON: {e}"),
+        Ok(records) => match state.records.import(kind, &records).await {
+            Ok(r) => {
+                let failed: Vec<Value> =
+                    r.failed.iter().map(|(i, e)| json!({"index": i, "error": crate::error::error_object(e)})).collect();
+                serde_json::to_string_pretty(
+                    &json!({"created": r.created, "updated": r.updated, "unchanged": r.unchanged, "failed": failed}),
+                )
+                .unwrap_or_default()
+            }
+            Err(e) => e.to_string(),
+        },
+    };
+    render(&ImportPage {
+        csrf: session.csrf.clone(),
+        nav: nav(kind.as_str()),
+        title: format!("Import {}", menu_title(kind)),
+        base: format!("/ui/{}", kind.as_str()),
+        text,
+        report: Some(report),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "text.html")]
+struct TextPage {
+    csrf: String,
+    nav: Vec<NavItem>,
+    title: String,
+    back: String,
+    intro: Option<String>,
+    body: String,
+}
+
+async fn schema(Path(kind): Path<String>, session: axum::Extension<Session>) -> Response {
+    let kind = match ui_kind(&kind) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    render(&TextPage {
+        csrf: session.csrf.clone(),
+        nav: nav(kind.as_str()),
+        title: format!("Data Type: {}", kind.title()),
+        back: format!("/ui/{}", kind.as_str()),
+        intro: Some(
+            "The JSON Schema of the record kind: fields, types, enums, required fields, references and secrets.".into(),
+        ),
+        body: serde_json::to_string_pretty(&grantry_core::schema::kind_schema(kind)).unwrap_or_default(),
+    })
+}
+
+async fn record_json(
+    State(state): State<AppState>,
+    Path((kind, id)): Path<(String, String)>,
+    session: axum::Extension<Session>,
+) -> Response {
+    let kind = match ui_kind(&kind) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    match state.records.get(kind, &Id::from_string(id.clone())).await {
+        Ok(record) => render(&TextPage {
+            csrf: session.csrf.clone(),
+            nav: nav(kind.as_str()),
+            title: format!("JSON: {}", record["label"].as_str().unwrap_or_default()),
+            back: format!("/ui/{}/{id}", kind.as_str()),
+            intro: Some("Secrets are never shown; `secrets` says which are set.".into()),
+            body: serde_json::to_string_pretty(&record).unwrap_or_default(),
+        }),
+        Err(e) => ui_error(e),
+    }
+}
+
+// ---- show -------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "show.html")]
+struct ShowPage {
+    csrf: String,
+    nav: Vec<NavItem>,
+    title: String,
+    base: String,
+    id: String,
+    status: Option<String>,
+    notice: Option<String>,
+    notice_is_error: bool,
+    authorization_actions: bool,
+    items: Vec<(String, String)>,
+}
+
+fn display(value: &Value) -> String {
+    match value {
+        Value::Null => "—".into(),
+        Value::String(s) if s.is_empty() => "—".into(),
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => if *b { "yes" } else { "no" }.into(),
+        Value::Object(o) if o.contains_key("id") && o.contains_key("name") => {
+            let mut parts: Vec<String> = Vec::new();
+            if let Some(parent) = o.get("provider") {
+                parts.push(display(parent));
+            }
+            if let Some(ns) = o.get("namespace").and_then(Value::as_str) {
+                parts.push(ns.to_owned());
+            }
+            parts.push(o.get("name").and_then(Value::as_str).unwrap_or_default().to_owned());
+            parts.join(" | ")
+        }
+        Value::Array(items) if items.iter().all(|i| i.get("key").is_some()) && !items.is_empty() => items
+            .iter()
+            .map(|i| format!("{} = {}", i["key"].as_str().unwrap_or(""), i["value"].as_str().unwrap_or("")))
+            .collect::<Vec<_>>()
+            .join("; "),
+        Value::Array(items) if items.is_empty() => "—".into(),
+        Value::Array(items) => items.iter().map(display).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
+    }
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Path((kind, id)): Path<(String, String)>,
+    session: axum::Extension<Session>,
+    crate::extract::QueryPairs(pairs): crate::extract::QueryPairs,
+) -> Response {
+    let kind = match ui_kind(&kind) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let record = match state.records.get(kind, &Id::from_string(id.clone())).await {
+        Ok(r) => r,
+        Err(e) => return ui_error(e),
+    };
+    let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    // Back from a provider: the callback adds ?status= (and ?error=).
+    let (notice, notice_is_error) = match (get("status").as_deref(), get("error"), get("notice")) {
+        (Some("authorized"), _, _) => (Some("Authorized.".to_owned()), false),
+        (Some(_), Some(error), _) => (Some(format!("Not authorized: {error}")), true),
+        (_, _, Some(notice)) => {
+            let is_error = notice.starts_with("Could not");
+            (Some(notice), is_error)
+        }
+        _ => (None, false),
+    };
+    let mut items = Vec::new();
+    if let Some(object) = record.as_object() {
+        for (key, value) in object {
+            if matches!(key.as_str(), "label" | "secrets") {
+                continue;
+            }
+            items.push((forms::human(key), display(value)));
+        }
+        for (key, set) in record["secrets"].as_object().into_iter().flatten() {
+            items.push((
+                forms::human(key),
+                if set.as_bool() == Some(true) { "set (hidden)" } else { "not set" }.to_owned(),
+            ));
+        }
+    }
+    render(&ShowPage {
+        csrf: session.csrf.clone(),
+        nav: nav(kind.as_str()),
+        title: record["label"].as_str().unwrap_or_default().to_owned(),
+        base: format!("/ui/{}", kind.as_str()),
+        id,
+        status: (kind == Kind::Authorization).then(|| record["status"].as_str().unwrap_or("unauthorized").to_owned()),
+        notice,
+        notice_is_error,
+        authorization_actions: kind == Kind::Authorization,
+        items,
+    })
+}
+
+/// Authorize, Refresh and Cancel of an authorization.
+async fn member_action(
+    State(state): State<AppState>,
+    Path((kind, id, action)): Path<(String, String, String)>,
+    _form: UiForm,
+) -> Response {
+    if kind != "authorizations" {
+        return page_error(StatusCode::NOT_FOUND, "No such action.");
+    }
+    let record_id = Id::from_string(id.clone());
+    let back = format!("/ui/authorizations/{id}");
+    let result = match action.as_str() {
+        "authorize" => {
+            let return_to = format!("{}{back}", state.public_url);
+            match state.flows.authorize(&record_id, Some(&return_to)).await {
+                Ok(Authorized::Redirect(url)) => return Redirect::to(&url).into_response(),
+                Ok(Authorized::Record(r)) => Ok(format!("Authorize answered: {}", r["status"].as_str().unwrap_or(""))),
+                Err(Error::State { code: "not_supported", .. }) => {
+                    return Redirect::to(&format!("{back}/edit?notice=Set+the+credentials+to+authorize"))
+                        .into_response()
+                }
+                Err(e) => Err(e),
+            }
+        }
+        "refresh" => state.flows.refresh(&record_id).await.map(|_| "Refreshed.".to_owned()),
+        "cancel" => state.flows.cancel(&record_id).await.map(|_| "Cancelled: the tokens are gone.".to_owned()),
+        _ => return page_error(StatusCode::NOT_FOUND, "No such action."),
+    };
+    let notice = match result {
+        Ok(n) => n,
+        Err(e) => format!("Could not {action}: {e}"),
+    };
+    Redirect::to(&format!("{back}?{}", encode_query(&[("notice".into(), notice)]))).into_response()
+}
+
+// ---- new and edit -----------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "types.html")]
+struct TypesPage {
+    csrf: String,
+    nav: Vec<NavItem>,
+    title: String,
+    base: String,
+    singular: &'static str,
+    types: Vec<(&'static str, &'static str)>,
+}
+
+#[derive(Template)]
+#[template(path = "form.html")]
+struct FormPage {
+    csrf: String,
+    nav: Vec<NavItem>,
+    title: String,
+    action: String,
+    cancel_url: String,
+    rtype: Option<String>,
+    summary: Option<String>,
+    fields_html: String,
+}
+
+/// The choices of every reference field of a kind.
+async fn reference_options(state: &AppState, kind: Kind) -> forms::Options {
+    let mut options = forms::Options::new();
+    for field in kind.fields() {
+        let (FieldType::Reference(target) | FieldType::References(target)) = field.ty else { continue };
+        let query = grantry_core::filter::ListQuery {
+            conditions: Vec::new(),
+            sorts: grantry_core::filter::parse_sort(target, "namespace,name").unwrap_or_default(),
+            page: 1,
+            per_page: grantry_core::filter::MAX_PER_PAGE,
+        };
+        let mut choices = Vec::new();
+        if let Ok(page) = state.records.list(target, &query).await {
+            for item in page.items {
+                choices.push((
+                    item["id"].as_str().unwrap_or_default().to_owned(),
+                    item["label"].as_str().unwrap_or_default().to_owned(),
+                ));
+            }
+        }
+        choices.sort_by(|a, b| a.1.cmp(&b.1));
+        options.insert(field.name, choices);
+    }
+    options
+}
+
+async fn form_page(
+    state: &AppState,
+    session: &Session,
+    kind: Kind,
+    rtype: &str,
+    values: &Value,
+    errors: &FieldErrors,
+    id: Option<&str>,
+) -> Response {
+    let base = format!("/ui/{}", kind.as_str());
+    let type_label = kind.type_spec(rtype).map(|t| t.label).unwrap_or(kind.title());
+    let options = reference_options(state, kind).await;
+    render(&FormPage {
+        csrf: session.csrf.clone(),
+        nav: nav(kind.as_str()),
+        title: match id {
+            Some(_) => format!("Edit {}", values["label"].as_str().unwrap_or(type_label)),
+            None => format!("New {type_label}"),
+        },
+        action: match id {
+            Some(id) => format!("{base}/{id}"),
+            None => base.clone(),
+        },
+        cancel_url: match id {
+            Some(id) => format!("{base}/{id}"),
+            None => base.clone(),
+        },
+        rtype: (!kind.has_single_type() && id.is_none()).then(|| rtype.to_owned()),
+        summary: (!errors.is_empty()).then(|| "Some fields need attention; nothing was saved.".to_owned()),
+        fields_html: forms::render(kind, rtype, values, errors, &options),
+    })
+}
+
+async fn new(
+    State(state): State<AppState>,
+    Path(kind): Path<String>,
+    session: axum::Extension<Session>,
+    crate::extract::QueryPairs(pairs): crate::extract::QueryPairs,
+) -> Response {
+    let kind = match ui_kind(&kind) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let chosen = pairs.iter().find(|(k, _)| k == "type").map(|(_, v)| v.as_str()).and_then(|t| kind.type_spec(t));
+    let rtype = match (kind.has_single_type(), chosen) {
+        (true, _) => kind.types()[0].name,
+        (false, Some(spec)) => spec.name,
+        (false, None) => {
+            return render(&TypesPage {
+                csrf: session.csrf.clone(),
+                nav: nav(kind.as_str()),
+                title: format!("New {}", kind.title()),
+                base: format!("/ui/{}", kind.as_str()),
+                singular: kind.singular(),
+                types: kind.types().iter().map(|t| (t.name, t.label)).collect(),
+            })
+        }
+    };
+    form_page(&state, &session, kind, rtype, &json!({}), &FieldErrors::default(), None).await
+}
+
+/// What the form showed, to fill it in again after a failed save.
+fn submitted_values(kind: Kind, rtype: &str, body: &Value, existing: Option<&Value>) -> Value {
+    let mut values = existing.cloned().unwrap_or_else(|| json!({}));
+    for field in kind.fields_of(rtype) {
+        if let Some(v) = body.get(field.name) {
+            if !field.is_secret() {
+                values[field.name] = v.clone();
+            }
+        }
+    }
+    values
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Path(kind): Path<String>,
+    session: axum::Extension<Session>,
+    form: UiForm,
+) -> Response {
+    let kind = match ui_kind(&kind) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let rtype = match kind.type_spec(form.get("type").unwrap_or(kind.types()[0].name)) {
+        Some(spec) => spec.name,
+        None => return page_error(StatusCode::BAD_REQUEST, "Choose a type first."),
+    };
+    let body = match forms::to_body(kind, rtype, &form.pairs) {
+        Ok(b) => b,
+        Err(errors) => return form_page(&state, &session, kind, rtype, &json!({}), &errors, None).await,
+    };
+    match state.records.create(kind, &body).await {
+        Ok(record) => {
+            let notice = format!("Saved {}", record["label"].as_str().unwrap_or(""));
+            Redirect::to(&format!("/ui/{}?{}", kind.as_str(), encode_query(&[("notice".into(), notice)])))
+                .into_response()
+        }
+        Err(Error::Validation(errors)) => {
+            let values = submitted_values(kind, rtype, &body, None);
+            form_page(&state, &session, kind, rtype, &values, &errors, None).await
+        }
+        Err(e) => ui_error(e),
+    }
+}
+
+async fn edit(
+    State(state): State<AppState>,
+    Path((kind, id)): Path<(String, String)>,
+    session: axum::Extension<Session>,
+) -> Response {
+    let kind = match ui_kind(&kind) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    match state.records.get(kind, &Id::from_string(id.clone())).await {
+        Ok(record) => {
+            let rtype = record["type"].as_str().unwrap_or_default().to_owned();
+            form_page(&state, &session, kind, &rtype, &record, &FieldErrors::default(), Some(&id)).await
+        }
+        Err(e) => ui_error(e),
+    }
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Path((kind, id)): Path<(String, String)>,
+    session: axum::Extension<Session>,
+    form: UiForm,
+) -> Response {
+    let kind = match ui_kind(&kind) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let record_id = Id::from_string(id.clone());
+    let existing = match state.records.get(kind, &record_id).await {
+        Ok(r) => r,
+        Err(e) => return ui_error(e),
+    };
+    let rtype = existing["type"].as_str().unwrap_or_default().to_owned();
+    let body = match forms::to_body(kind, &rtype, &form.pairs) {
+        Ok(mut b) => {
+            if let Some(o) = b.as_object_mut() {
+                o.remove("type");
+            }
+            b
+        }
+        Err(errors) => return form_page(&state, &session, kind, &rtype, &existing, &errors, Some(&id)).await,
+    };
+    match state.records.patch(kind, &record_id, &body).await {
+        Ok(_) => Redirect::to(&format!("/ui/{}/{id}?notice=Saved", kind.as_str())).into_response(),
+        Err(Error::Validation(errors)) => {
+            let values = submitted_values(kind, &rtype, &body, Some(&existing));
+            form_page(&state, &session, kind, &rtype, &values, &errors, Some(&id)).await
+        }
+        Err(e) => ui_error(e),
+    }
+}
+
+// ---- notifications ------------------------------------------------------------------
+
+pub struct NotificationRow {
+    level: String,
+    level_class: &'static str,
+    time: String,
+    record: String,
+    href: Option<String>,
+    message: String,
+}
+
+#[derive(Template)]
+#[template(path = "notifications.html")]
+struct NotificationsPage {
+    csrf: String,
+    nav: Vec<NavItem>,
+    total: u64,
+    level: String,
+    levels: Vec<&'static str>,
+    items: Vec<NotificationRow>,
+}
+
+async fn notifications(
+    State(state): State<AppState>,
+    session: axum::Extension<Session>,
+    crate::extract::QueryPairs(pairs): crate::extract::QueryPairs,
+) -> Response {
+    let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
+    let level = get("level").filter(|l| matches!(l.as_str(), "info" | "warning" | "error"));
+    let query = NotificationQuery {
+        authorization_id: get("authorization").map(Id::from_string),
+        level: level.clone(),
+        page: get("page").and_then(|p| p.parse().ok()).unwrap_or(1),
+        per_page: 100,
+    };
+    let page = match state.flows.notifications(&query).await {
+        Ok(p) => p,
+        Err(e) => return ui_error(e),
+    };
+    let items = page
+        .items
+        .iter()
+        .map(|n| {
+            let level = n["level"].as_str().unwrap_or_default().to_owned();
+            let auth = &n["authorization"];
+            NotificationRow {
+                level_class: match level.as_str() {
+                    "error" => "failed",
+                    "warning" => "expired",
+                    _ => "unauthorized",
+                },
+                level,
+                time: n["created_at"].as_str().unwrap_or_default().replace('T', " ").trim_end_matches('Z').to_owned(),
+                record: match (auth["namespace"].as_str(), auth["name"].as_str()) {
+                    (Some(ns), Some(name)) if !ns.is_empty() => format!("{ns} | {name}"),
+                    (_, Some(name)) => name.to_owned(),
+                    _ => "—".to_owned(),
+                },
+                href: auth["id"].as_str().map(|id| format!("/ui/authorizations/{id}")),
+                message: n["message"].as_str().unwrap_or_default().to_owned(),
+            }
+        })
+        .collect();
+    render(&NotificationsPage {
+        csrf: session.csrf.clone(),
+        nav: nav("notifications"),
+        total: page.total,
+        level: level.unwrap_or_default(),
+        levels: vec!["info", "warning", "error"],
+        items,
+    })
+}
