@@ -17,3 +17,4 @@ mod records;
 mod secrets;
 mod signing;
 mod transfer;
+mod ui;
