@@ -24,6 +24,10 @@
     }
     if (target.id === "select-all" || target.classList.contains("select")) { refreshMenu(); }
     if (target.hasAttribute("data-autosubmit")) { target.form.submit(); }
+    // Import: a chosen file fills the text area it names.
+    if (target.type === "file" && target.hasAttribute("data-fills") && target.files.length) {
+      target.files[0].text().then(function (text) { document.getElementById(target.getAttribute("data-fills")).value = text; });
+    }
   });
 
   document.addEventListener("click", function (event) {
@@ -82,6 +86,21 @@
       event.preventDefault();
       var panel = document.getElementById("filters");
       panel.hidden = !panel.hidden;
+    } else if (action === "close-layer") {
+      event.preventDefault();
+      el.closest(".layer").remove();
+    } else if (action === "ref-clear") {
+      event.preventDefault();
+      var box = el.closest(".ref");
+      setReference(box.querySelector(".ref-id"), "", "");
+    } else if (action === "ref-edit") {
+      event.preventDefault();
+      var refBox = el.closest(".ref");
+      var hidden = refBox.querySelector(".ref-id");
+      if (!hidden.value) { return; }
+      var url = "/ui/" + refBox.getAttribute("data-kind") + "/" + encodeURIComponent(hidden.value) +
+        "/edit?nested=1&for=" + encodeURIComponent(hidden.id);
+      window.htmx.ajax("GET", url, { target: "#layers", swap: "beforeend" });
     } else if (action === "navigate") {
       event.preventDefault();
       window.location.href = el.getAttribute("data-href");
@@ -103,6 +122,43 @@
     var perPage = form.getAttribute("data-per-page");
     if (perPage) { params.set("per_page", perPage); }
     window.location.href = form.getAttribute("action") + "?" + params.toString();
+  });
+
+  // A reference picker: the label is typed, the id travels in the hidden input.
+  function setReference(hidden, id, label) {
+    var changed = hidden.value !== id;
+    hidden.value = id;
+    var text = document.getElementById(hidden.id + "-label");
+    if (text && label !== null) { text.value = label; }
+    if (changed) { hidden.dispatchEvent(new Event("change", { bubbles: true })); }
+  }
+
+  document.addEventListener("input", function (event) {
+    var text = event.target;
+    if (!text.classList || !text.classList.contains("ref-label")) { return; }
+    var hidden = text.closest(".ref").querySelector(".ref-id");
+    var match = Array.from(text.list ? text.list.options : []).find(function (o) { return o.value === text.value; });
+    setReference(hidden, match ? match.getAttribute("data-id") : "", null);
+  });
+
+  // A scopes picker follows the client: new choices, nothing selected.
+  document.addEventListener("change", function (event) {
+    var hidden = event.target;
+    if (!hidden.classList || !hidden.classList.contains("ref-id")) { return; }
+    document.querySelectorAll("select[data-follows='" + hidden.id + "']").forEach(function (select) {
+      select.innerHTML = "";
+      if (!hidden.value) { return; }
+      fetch(select.getAttribute("data-choices") + encodeURIComponent(hidden.value), { credentials: "same-origin" })
+        .then(function (r) { return r.text(); })
+        .then(function (html) { select.innerHTML = html; });
+    });
+  });
+
+  // A record saved in a stacked form fills in the reference that opened it.
+  document.addEventListener("grantry:saved", function (event) {
+    var detail = event.detail || {};
+    var hidden = document.getElementById(detail.for);
+    if (hidden) { setReference(hidden, detail.id, detail.label); }
   });
 
   document.addEventListener("DOMContentLoaded", refreshMenu);

@@ -48,13 +48,20 @@ fn text_of(value: &Value) -> String {
 
 /// The inputs of a record form for `rtype`, filled from `values` (a record as
 /// the API shows it, or what was just submitted), with each field's errors.
-pub fn render(kind: Kind, rtype: &str, values: &Value, errors: &FieldErrors, options: &Options) -> String {
+pub fn render(
+    kind: Kind,
+    rtype: &str,
+    values: &Value,
+    errors: &FieldErrors,
+    options: &Options,
+    prefix: &str,
+) -> String {
     let mut html = String::new();
     for field in kind.fields_of(rtype).filter(|f| !f.read_only) {
         let messages = errors_of(field.name, errors);
         let _ = write!(
             html,
-            "<div class=\"field{}\" data-field=\"{}\"><label for=\"f-{}\">{}{}</label>",
+            "<div class=\"field{}\" data-field=\"{}\"><label for=\"{prefix}-{}\">{}{}</label>",
             if messages.is_empty() { "" } else { " invalid" },
             field.name,
             field.name,
@@ -62,7 +69,7 @@ pub fn render(kind: Kind, rtype: &str, values: &Value, errors: &FieldErrors, opt
             if field.is_required_for(rtype) { " *" } else { "" }
         );
         let value = if field.is_secret() { &values["secrets"][field.name] } else { &values[field.name] };
-        html.push_str(&widget(field, value, options));
+        html.push_str(&widget(field, value, options, prefix, values));
         let _ = write!(html, "<div class=\"hint\">{}</div>", escape(field.description));
         for m in messages {
             let _ = write!(html, "<div class=\"error\" role=\"alert\">{}</div>", escape(&m));
@@ -72,9 +79,24 @@ pub fn render(kind: Kind, rtype: &str, values: &Value, errors: &FieldErrors, opt
     html
 }
 
-fn widget(field: &Field, value: &Value, options: &Options) -> String {
+/// The label of a reference as the API shows it (`{"id", natural key}`).
+pub fn reference_label(value: &Value) -> String {
+    let mut parts = Vec::new();
+    if let Some(parent) = value.get("provider").filter(|p| p.is_object()) {
+        parts.push(reference_label(parent));
+    }
+    if let Some(ns) = value.get("namespace").and_then(Value::as_str).filter(|ns| !ns.is_empty()) {
+        parts.push(ns.to_owned());
+    }
+    if let Some(name) = value.get("name").and_then(Value::as_str) {
+        parts.push(name.to_owned());
+    }
+    parts.join(" | ")
+}
+
+fn widget(field: &Field, value: &Value, options: &Options, prefix: &str, values: &Value) -> String {
     let name = field.name;
-    let id = format!("f-{name}");
+    let id = format!("{prefix}-{name}");
     match field.ty {
         FieldType::Enum(choices) => {
             let current = value.as_str().or(field.default).unwrap_or("");
@@ -99,7 +121,7 @@ fn widget(field: &Field, value: &Value, options: &Options) -> String {
                  <div class=\"secret-state\" data-secret=\"{name}\">{state}</div>"
             )
         }
-        FieldType::KeyValues => key_values(name, value),
+        FieldType::KeyValues => key_values(name, value, prefix),
         FieldType::Object | FieldType::RefreshRequest => {
             let text =
                 if value.is_null() { String::new() } else { serde_json::to_string_pretty(value).unwrap_or_default() };
@@ -113,21 +135,41 @@ fn widget(field: &Field, value: &Value, options: &Options) -> String {
             )
         }
         FieldType::Reference(target) => {
+            // A type-ahead picker: the label is typed (the datalist narrows as the
+            // server answers), the id travels in the hidden input.
             let current = value.get("id").and_then(Value::as_str).or(value.as_str()).unwrap_or("");
+            let label = match value.get("id") {
+                Some(_) => reference_label(value),
+                None => options
+                    .get(name)
+                    .and_then(|o| o.iter().find(|(oid, _)| oid == current))
+                    .map(|(_, l)| l.clone())
+                    .unwrap_or_default(),
+            };
+            let kind = target.as_str();
             let mut s = format!(
-                "<select id=\"{id}\" name=\"{name}\" data-reference=\"{}\"><option value=\"\">—</option>",
-                target.as_str()
+                "<div class=\"ref\" data-kind=\"{kind}\"><input type=\"hidden\" id=\"{id}\" name=\"{name}\" value=\"{}\" class=\"ref-id\">\
+                 <input type=\"text\" class=\"ref-label\" id=\"{id}-label\" name=\"q\" list=\"{id}-options\" value=\"{}\" \
+                 placeholder=\"type to search\" aria-label=\"{}\" autocomplete=\"off\" \
+                 hx-get=\"/ui/{kind}/options\" hx-trigger=\"input changed delay:150ms\" hx-target=\"#{id}-options\" hx-params=\"q\">\
+                 <datalist id=\"{id}-options\">",
+                escape(current),
+                escape(&label),
+                escape(&human(name))
             );
-            for (option_id, label) in options.get(name).into_iter().flatten() {
-                let _ = write!(
-                    s,
-                    "<option value=\"{}\"{}>{}</option>",
-                    escape(option_id),
-                    if option_id == current { " selected" } else { "" },
-                    escape(label)
-                );
+            for (option_id, option_label) in options.get(name).into_iter().flatten() {
+                let _ =
+                    write!(s, "<option value=\"{}\" data-id=\"{}\"></option>", escape(option_label), escape(option_id));
             }
-            s + "</select>"
+            let _ = write!(
+                s,
+                "</datalist><button type=\"button\" title=\"New {singular}\" aria-label=\"New {singular}\" \
+                 hx-get=\"/ui/{kind}/new?nested=1&amp;for={id}\" hx-target=\"#layers\" hx-swap=\"beforeend\">+</button>\
+                 <button type=\"button\" data-action=\"ref-edit\" title=\"Edit the {singular}\" aria-label=\"Edit the {singular}\">✎</button>\
+                 <button type=\"button\" data-action=\"ref-clear\" title=\"Clear\" aria-label=\"Clear {singular}\">×</button></div>",
+                singular = target.singular()
+            );
+            s
         }
         FieldType::References(_) => {
             let chosen: Vec<&str> = value
@@ -136,8 +178,14 @@ fn widget(field: &Field, value: &Value, options: &Options) -> String {
                 .flatten()
                 .filter_map(|v| v.get("id").and_then(Value::as_str).or(v.as_str()))
                 .collect();
-            let mut s = format!("<select id=\"{id}\" name=\"{name}\" multiple size=\"6\">");
-            for (option_id, label) in options.get(name).into_iter().flatten() {
+            // The scopes of the chosen client's provider; the page reloads them when the client changes.
+            let client = &values["client"];
+            let client_id = client.get("id").and_then(Value::as_str).or(client.as_str()).unwrap_or("");
+            let mut s = format!(
+                "<select id=\"{id}\" name=\"{name}\" multiple size=\"6\" data-follows=\"{prefix}-client\" data-choices=\"/ui/scopes/choices?client=\">"
+            );
+            let choices = options.get(name).into_iter().flatten().filter(|(_, _)| !client_id.is_empty());
+            for (option_id, label) in choices {
                 let _ = write!(
                     s,
                     "<option value=\"{}\"{}>{}</option>",
@@ -164,7 +212,7 @@ fn kv_row(name: &str, index: &str, key: &str, value: &str, description: &str) ->
     )
 }
 
-fn key_values(name: &str, value: &Value) -> String {
+fn key_values(name: &str, value: &Value, prefix: &str) -> String {
     let rows: Vec<String> = value
         .as_array()
         .into_iter()
@@ -175,7 +223,7 @@ fn key_values(name: &str, value: &Value) -> String {
         })
         .collect();
     format!(
-        "<div class=\"kv\" id=\"f-{name}\"><div class=\"kv-rows\">{}</div>\
+        "<div class=\"kv\" id=\"{prefix}-{name}\"><div class=\"kv-rows\">{}</div>\
          <template>{}</template><button type=\"button\" data-action=\"add-row\" title=\"Add a row\">+</button></div>",
         rows.join(""),
         kv_row(name, "__INDEX__", "", "", "")
@@ -301,6 +349,7 @@ mod tests {
             &json!({"name": "<script>", "secrets": {"secret": true}}),
             &FieldErrors::default(),
             &Options::new(),
+            "f",
         );
         assert!(html.contains("value=\"&lt;script&gt;\""));
         assert!(html.contains("set — leave empty to keep it"));

@@ -85,6 +85,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/ui/notifications", get(notifications))
         .route("/ui/{kind}", get(list).post(create))
         .route("/ui/{kind}/new", get(new))
+        .route("/ui/{kind}/options", get(options))
+        .route("/ui/scopes/choices", get(scope_choices))
         .route("/ui/{kind}/schema", get(schema))
         .route("/ui/{kind}/import", get(import_page).post(import))
         .route("/ui/{kind}/delete", post(delete))
@@ -279,6 +281,8 @@ pub struct Row {
     label: String,
     type_label: String,
     status: Option<String>,
+    /// A failed authorization's reason.
+    error: Option<String>,
     updated_at: String,
 }
 
@@ -399,6 +403,12 @@ async fn list(
                 .unwrap_or("")
                 .to_owned(),
             status: (kind == Kind::Authorization).then(|| item["status"].as_str().unwrap_or("unauthorized").to_owned()),
+            error: item["last_error"].get("error").and_then(Value::as_str).map(|e| {
+                match item["last_error"]["error_description"].as_str() {
+                    Some(d) => format!("{e}: {d}"),
+                    None => e.to_owned(),
+                }
+            }),
             updated_at: item["updated_at"]
                 .as_str()
                 .unwrap_or_default()
@@ -698,9 +708,21 @@ async fn show(
 }
 
 /// Authorize, Refresh and Cancel of an authorization.
+#[derive(Template)]
+#[template(path = "leave.html")]
+struct LeavePage {
+    csrf: String,
+    nav: Vec<NavItem>,
+    label: String,
+    host: String,
+    url: String,
+    back: String,
+}
+
 async fn member_action(
     State(state): State<AppState>,
     Path((kind, id, action)): Path<(String, String, String)>,
+    session: axum::Extension<Session>,
     _form: UiForm,
 ) -> Response {
     if kind != "authorizations" {
@@ -712,7 +734,23 @@ async fn member_action(
         "authorize" => {
             let return_to = format!("{}{back}", state.public_url);
             match state.flows.authorize(&record_id, Some(&return_to)).await {
-                Ok(Authorized::Redirect(url)) => return Redirect::to(&url).into_response(),
+                Ok(Authorized::Redirect(url)) => {
+                    // Say where the browser goes before it leaves.
+                    let host =
+                        url::Url::parse(&url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
+                    let label = match state.records.get(Kind::Authorization, &record_id).await {
+                        Ok(r) => r["label"].as_str().unwrap_or_default().to_owned(),
+                        Err(_) => String::new(),
+                    };
+                    return render(&LeavePage {
+                        csrf: session.csrf.clone(),
+                        nav: nav("authorizations"),
+                        label,
+                        host,
+                        url,
+                        back,
+                    });
+                }
                 Ok(Authorized::Record(r)) => Ok(format!("Authorize answered: {}", r["status"].as_str().unwrap_or(""))),
                 Err(Error::State { code: "not_supported", .. }) => {
                     return Redirect::to(&format!("{back}/edit?notice=Set+the+credentials+to+authorize"))
@@ -759,31 +797,107 @@ struct FormPage {
 }
 
 /// The choices of every reference field of a kind.
-async fn reference_options(state: &AppState, kind: Kind) -> forms::Options {
+/// Records to offer in a picker: up to a page of them, by label.
+async fn choices(
+    state: &AppState,
+    kind: Kind,
+    conditions: Vec<grantry_core::filter::Condition>,
+) -> Vec<(String, String)> {
+    let query = grantry_core::filter::ListQuery {
+        conditions,
+        sorts: grantry_core::filter::parse_sort(kind, "name").unwrap_or_default(),
+        page: 1,
+        per_page: grantry_core::filter::MAX_PER_PAGE,
+    };
+    let mut out: Vec<(String, String)> = match state.records.list(kind, &query).await {
+        Ok(page) => page
+            .items
+            .iter()
+            .map(|i| {
+                (i["id"].as_str().unwrap_or_default().to_owned(), i["label"].as_str().unwrap_or_default().to_owned())
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    out
+}
+
+/// The scopes of a client's provider.
+async fn scopes_of_client(state: &AppState, client_id: &str) -> Vec<(String, String)> {
+    if client_id.is_empty() {
+        return Vec::new();
+    }
+    let Ok(client) = state.records.get(Kind::Client, &Id::from_string(client_id)).await else { return Vec::new() };
+    let provider = client["provider"]["id"].as_str().unwrap_or_default();
+    match grantry_core::filter::parse_condition(Kind::Scope, "provider.id", provider) {
+        Ok(condition) => choices(state, Kind::Scope, vec![condition]).await,
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The choices of every reference field of a kind's form.
+async fn reference_options(state: &AppState, kind: Kind, values: &Value) -> forms::Options {
     let mut options = forms::Options::new();
     for field in kind.fields() {
-        let (FieldType::Reference(target) | FieldType::References(target)) = field.ty else { continue };
-        let query = grantry_core::filter::ListQuery {
-            conditions: Vec::new(),
-            sorts: grantry_core::filter::parse_sort(target, "namespace,name").unwrap_or_default(),
-            page: 1,
-            per_page: grantry_core::filter::MAX_PER_PAGE,
-        };
-        let mut choices = Vec::new();
-        if let Ok(page) = state.records.list(target, &query).await {
-            for item in page.items {
-                choices.push((
-                    item["id"].as_str().unwrap_or_default().to_owned(),
-                    item["label"].as_str().unwrap_or_default().to_owned(),
-                ));
+        let list = match field.ty {
+            FieldType::Reference(target) => choices(state, target, Vec::new()).await,
+            FieldType::References(_) => {
+                let client = &values["client"];
+                scopes_of_client(state, client.get("id").and_then(Value::as_str).or(client.as_str()).unwrap_or(""))
+                    .await
             }
-        }
-        choices.sort_by(|a, b| a.1.cmp(&b.1));
-        options.insert(field.name, choices);
+            _ => continue,
+        };
+        options.insert(field.name, list);
     }
     options
 }
 
+/// How a form is shown: a page of its own, or a layer stacked on the page that
+/// opened it ("+" or ✎ beside a reference), which fills in that reference.
+#[derive(Clone, Default)]
+struct Nesting {
+    /// The id of the reference input the layer fills in.
+    target: Option<String>,
+}
+
+impl Nesting {
+    fn from_pairs(pairs: &[(String, String)]) -> Nesting {
+        let nested = pairs.iter().any(|(k, v)| k == "nested" && v == "1");
+        let target = pairs.iter().find(|(k, _)| k == "for").map(|(_, v)| v.clone());
+        Nesting { target: if nested { Some(target.unwrap_or_default()) } else { None } }
+    }
+    fn query(&self) -> String {
+        match &self.target {
+            Some(t) => format!("?{}", encode_query(&[("nested".into(), "1".into()), ("for".into(), t.clone())])),
+            None => String::new(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "layer.html")]
+struct LayerForm {
+    csrf: String,
+    title: String,
+    action: String,
+    rtype: Option<String>,
+    summary: Option<String>,
+    fields_html: String,
+    target: String,
+}
+
+#[derive(Template)]
+#[template(path = "layer_types.html")]
+struct LayerTypes {
+    title: String,
+    base: String,
+    target: String,
+    types: Vec<(&'static str, &'static str)>,
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn form_page(
     state: &AppState,
     session: &Session,
@@ -792,29 +906,100 @@ async fn form_page(
     values: &Value,
     errors: &FieldErrors,
     id: Option<&str>,
+    nesting: &Nesting,
 ) -> Response {
     let base = format!("/ui/{}", kind.as_str());
     let type_label = kind.type_spec(rtype).map(|t| t.label).unwrap_or(kind.title());
-    let options = reference_options(state, kind).await;
+    let options = reference_options(state, kind, values).await;
+    let title = match id {
+        Some(_) => format!("Edit {}", values["label"].as_str().unwrap_or(type_label)),
+        None => format!("New {type_label}"),
+    };
+    let action = match id {
+        Some(id) => format!("{base}/{id}"),
+        None => base.clone(),
+    };
+    let rtype_field = (!kind.has_single_type() && id.is_none()).then(|| rtype.to_owned());
+    let summary = (!errors.is_empty()).then(|| "Some fields need attention; nothing was saved.".to_owned());
+    if let Some(target) = &nesting.target {
+        // Each layer's inputs get ids of their own, so layers can stack at any depth.
+        let prefix = format!("n{}", &grantry_crypto::random_hex(4));
+        return render(&LayerForm {
+            csrf: session.csrf.clone(),
+            title,
+            action: format!("{action}{}", nesting.query()),
+            rtype: rtype_field,
+            summary,
+            fields_html: forms::render(kind, rtype, values, errors, &options, &prefix),
+            target: target.clone(),
+        });
+    }
     render(&FormPage {
         csrf: session.csrf.clone(),
         nav: nav(kind.as_str()),
-        title: match id {
-            Some(_) => format!("Edit {}", values["label"].as_str().unwrap_or(type_label)),
-            None => format!("New {type_label}"),
-        },
-        action: match id {
-            Some(id) => format!("{base}/{id}"),
-            None => base.clone(),
-        },
+        title,
         cancel_url: match id {
             Some(id) => format!("{base}/{id}"),
             None => base.clone(),
         },
-        rtype: (!kind.has_single_type() && id.is_none()).then(|| rtype.to_owned()),
-        summary: (!errors.is_empty()).then(|| "Some fields need attention; nothing was saved.".to_owned()),
-        fields_html: forms::render(kind, rtype, values, errors, &options),
+        action,
+        rtype: rtype_field,
+        summary,
+        fields_html: forms::render(kind, rtype, values, errors, &options, "f"),
     })
+}
+
+/// After a layer saved: htmx raises `grantry:saved` with what the opener needs.
+fn saved_in_layer(target: &str, record: &Value) -> Response {
+    let detail = json!({"grantry:saved": {
+        "for": target,
+        "id": record["id"],
+        "label": record["label"],
+    }});
+    let mut response = StatusCode::OK.into_response();
+    if let Ok(value) = HeaderValue::from_str(&detail.to_string()) {
+        response.headers_mut().insert("HX-Trigger", value);
+    }
+    response
+}
+
+async fn options(
+    State(state): State<AppState>,
+    Path(kind): Path<String>,
+    crate::extract::QueryPairs(pairs): crate::extract::QueryPairs,
+) -> Response {
+    let kind = match ui_kind(&kind) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let q = pairs.iter().find(|(k, _)| k == "q").map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
+    // The typed text is a label ("Slack | Slack | main"); its last part is the name.
+    let name = q.rsplit('|').next().unwrap_or("").trim().to_owned();
+    let conditions = match grantry_core::filter::parse_condition(kind, "name[contains]", &name) {
+        Ok(c) if !name.is_empty() => vec![c],
+        _ => Vec::new(),
+    };
+    let mut html = String::new();
+    for (id, label) in choices(&state, kind, conditions).await {
+        html.push_str(&format!(
+            "<option value=\"{}\" data-id=\"{}\"></option>",
+            forms::escape(&label),
+            forms::escape(&id)
+        ));
+    }
+    Html(html).into_response()
+}
+
+async fn scope_choices(
+    State(state): State<AppState>,
+    crate::extract::QueryPairs(pairs): crate::extract::QueryPairs,
+) -> Response {
+    let client = pairs.iter().find(|(k, _)| k == "client").map(|(_, v)| v.clone()).unwrap_or_default();
+    let mut html = String::new();
+    for (id, label) in scopes_of_client(&state, &client).await {
+        html.push_str(&format!("<option value=\"{}\">{}</option>", forms::escape(&id), forms::escape(&label)));
+    }
+    Html(html).into_response()
 }
 
 async fn new(
@@ -827,10 +1012,19 @@ async fn new(
         Ok(k) => k,
         Err(r) => return r,
     };
+    let nesting = Nesting::from_pairs(&pairs);
     let chosen = pairs.iter().find(|(k, _)| k == "type").map(|(_, v)| v.as_str()).and_then(|t| kind.type_spec(t));
     let rtype = match (kind.has_single_type(), chosen) {
         (true, _) => kind.types()[0].name,
         (false, Some(spec)) => spec.name,
+        (false, None) if nesting.target.is_some() => {
+            return render(&LayerTypes {
+                title: format!("New {}", kind.title()),
+                base: format!("/ui/{}", kind.as_str()),
+                target: nesting.target.clone().unwrap_or_default(),
+                types: kind.types().iter().map(|t| (t.name, t.label)).collect(),
+            })
+        }
         (false, None) => {
             return render(&TypesPage {
                 csrf: session.csrf.clone(),
@@ -842,7 +1036,7 @@ async fn new(
             })
         }
     };
-    form_page(&state, &session, kind, rtype, &json!({}), &FieldErrors::default(), None).await
+    form_page(&state, &session, kind, rtype, &json!({}), &FieldErrors::default(), None, &nesting).await
 }
 
 /// What the form showed, to fill it in again after a failed save.
@@ -862,8 +1056,10 @@ async fn create(
     State(state): State<AppState>,
     Path(kind): Path<String>,
     session: axum::Extension<Session>,
+    crate::extract::QueryPairs(query): crate::extract::QueryPairs,
     form: UiForm,
 ) -> Response {
+    let nesting = Nesting::from_pairs(&query);
     let kind = match ui_kind(&kind) {
         Ok(k) => k,
         Err(r) => return r,
@@ -874,9 +1070,10 @@ async fn create(
     };
     let body = match forms::to_body(kind, rtype, &form.pairs) {
         Ok(b) => b,
-        Err(errors) => return form_page(&state, &session, kind, rtype, &json!({}), &errors, None).await,
+        Err(errors) => return form_page(&state, &session, kind, rtype, &json!({}), &errors, None, &nesting).await,
     };
     match state.records.create(kind, &body).await {
+        Ok(record) if nesting.target.is_some() => saved_in_layer(nesting.target.as_deref().unwrap_or(""), &record),
         Ok(record) => {
             let notice = format!("Saved {}", record["label"].as_str().unwrap_or(""));
             Redirect::to(&format!("/ui/{}?{}", kind.as_str(), encode_query(&[("notice".into(), notice)])))
@@ -884,7 +1081,7 @@ async fn create(
         }
         Err(Error::Validation(errors)) => {
             let values = submitted_values(kind, rtype, &body, None);
-            form_page(&state, &session, kind, rtype, &values, &errors, None).await
+            form_page(&state, &session, kind, rtype, &values, &errors, None, &nesting).await
         }
         Err(e) => ui_error(e),
     }
@@ -894,7 +1091,9 @@ async fn edit(
     State(state): State<AppState>,
     Path((kind, id)): Path<(String, String)>,
     session: axum::Extension<Session>,
+    crate::extract::QueryPairs(query): crate::extract::QueryPairs,
 ) -> Response {
+    let nesting = Nesting::from_pairs(&query);
     let kind = match ui_kind(&kind) {
         Ok(k) => k,
         Err(r) => return r,
@@ -902,7 +1101,7 @@ async fn edit(
     match state.records.get(kind, &Id::from_string(id.clone())).await {
         Ok(record) => {
             let rtype = record["type"].as_str().unwrap_or_default().to_owned();
-            form_page(&state, &session, kind, &rtype, &record, &FieldErrors::default(), Some(&id)).await
+            form_page(&state, &session, kind, &rtype, &record, &FieldErrors::default(), Some(&id), &nesting).await
         }
         Err(e) => ui_error(e),
     }
@@ -912,8 +1111,10 @@ async fn update(
     State(state): State<AppState>,
     Path((kind, id)): Path<(String, String)>,
     session: axum::Extension<Session>,
+    crate::extract::QueryPairs(query): crate::extract::QueryPairs,
     form: UiForm,
 ) -> Response {
+    let nesting = Nesting::from_pairs(&query);
     let kind = match ui_kind(&kind) {
         Ok(k) => k,
         Err(r) => return r,
@@ -931,13 +1132,14 @@ async fn update(
             }
             b
         }
-        Err(errors) => return form_page(&state, &session, kind, &rtype, &existing, &errors, Some(&id)).await,
+        Err(errors) => return form_page(&state, &session, kind, &rtype, &existing, &errors, Some(&id), &nesting).await,
     };
     match state.records.patch(kind, &record_id, &body).await {
+        Ok(record) if nesting.target.is_some() => saved_in_layer(nesting.target.as_deref().unwrap_or(""), &record),
         Ok(_) => Redirect::to(&format!("/ui/{}/{id}?notice=Saved", kind.as_str())).into_response(),
         Err(Error::Validation(errors)) => {
             let values = submitted_values(kind, &rtype, &body, Some(&existing));
-            form_page(&state, &session, kind, &rtype, &values, &errors, Some(&id)).await
+            form_page(&state, &session, kind, &rtype, &values, &errors, Some(&id), &nesting).await
         }
         Err(e) => ui_error(e),
     }

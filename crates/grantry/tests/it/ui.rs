@@ -36,11 +36,16 @@ async fn the_seed_documents_story_in_a_real_browser() {
     // What the browser did is in the records.
     let auth = &s.get("/api/v1/authorizations?name=alice").await.body["items"][0];
     assert_eq!(auth["status"], "authorized");
-    assert_eq!(auth["scopes"][0]["name"], "api:read");
+    assert_eq!(auth["scopes"][0]["name"], "{{scope}}");
+    assert_eq!(auth["granted_scope"], "api:read", "the {{scope}} scope took the template parameter");
+    assert_eq!(auth["client"]["name"], "web2");
+    let providers = s.get("/api/v1/providers?sort=name").await.body;
+    assert_eq!(providers["total"], 2, "both providers made in nested forms exist");
     let clients = s.get("/api/v1/clients").await.body;
-    assert_eq!(clients["total"], 1);
+    assert_eq!(clients["total"], 2, "web-app (the spare one was deleted) and web2");
+    let web = s.get("/api/v1/clients?name=web-app").await.body;
     assert_eq!(
-        clients["items"][0]["request_token_parameters"],
+        web["items"][0]["request_token_parameters"],
         json!([{"key": "audience", "value": "grantry", "description": ""}])
     );
     // No secret reached the log.
