@@ -51,3 +51,75 @@ async fn the_seed_documents_story_in_a_real_browser() {
     // No secret reached the log.
     assert!(!s.log_text().contains("basic-secret"));
 }
+
+#[tokio::test]
+async fn the_ui_needs_a_session_checks_csrf_and_sends_a_content_security_policy() {
+    let s = Server::start().await;
+    let plain = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let r = plain.get(format!("{}/ui/clients", s.base)).send().await.unwrap();
+    assert_eq!((r.status().as_u16(), r.headers()["location"].to_str().unwrap()), (303, "/ui/login"));
+    let csp = r.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+
+    let r = plain.post(format!("{}/ui/login", s.base)).form(&[("token", "wrong")]).send().await.unwrap();
+    assert!(r.text().await.unwrap().contains("That API token is not valid."));
+    let r = plain.post(format!("{}/ui/login", s.base)).form(&[("token", TOKEN)]).send().await.unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let session = cookie.split(';').next().unwrap().to_owned();
+
+    // A state-changing request without the session's CSRF token changes nothing.
+    let r = plain
+        .post(format!("{}/ui/providers", s.base))
+        .header("Cookie", &session)
+        .form(&[("type", "generic"), ("namespace", "N"), ("name", "P"), ("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(s.count("providers").await, 0);
+
+    // With the token from the page it works.
+    let page =
+        plain.get(format!("{}/ui/providers/new?type=generic", s.base)).header("Cookie", &session).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let r = plain
+        .post(format!("{}/ui/providers", s.base))
+        .header("Cookie", &session)
+        .form(&[("type", "generic"), ("namespace", "N"), ("name", "P"), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(s.count("providers").await, 1);
+
+    // Every kind has its list and form, connections included.
+    for kind in ["providers", "scopes", "clients", "authorizations", "connections", "notifications"] {
+        let r = plain.get(format!("{}/ui/{kind}", s.base)).header("Cookie", &session).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{kind}");
+    }
+    let form = plain
+        .get(format!("{}/ui/connections/new", s.base))
+        .header("Cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(form.contains("name=\"authorization_handler\"") && form.contains("data-kind=\"authorizations\""));
+    let js = plain.get(format!("{}/ui/assets/htmx.min.js", s.base)).send().await.unwrap();
+    assert_eq!(js.headers()["content-type"], "text/javascript");
+
+    // Signing out ends the session.
+    plain
+        .post(format!("{}/ui/logout", s.base))
+        .header("Cookie", &session)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let r = plain.get(format!("{}/ui/clients", s.base)).header("Cookie", &session).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+}
