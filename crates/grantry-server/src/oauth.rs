@@ -76,6 +76,13 @@ pub async fn callback(State(state): State<AppState>, QueryPairs(pairs): QueryPai
                 Err(_) => return page(StatusCode::BAD_REQUEST, "Authorization", "The return address is not a URL."),
             };
             url.query_pairs_mut().extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
+            if url.as_str().starts_with(&format!("{}/ui/", state.public_url)) {
+                // The browser arrives here from the provider's site, so the UI's
+                // SameSite=Strict session cookie is not sent with this request nor
+                // with a redirect from it; a page that moves on by itself makes the
+                // next request a same-site one, which carries the cookie.
+                return continue_page(url.as_str());
+            }
             see_other(url.as_str())
         }
         Err(Error::BadRequest(message)) => page(StatusCode::BAD_REQUEST, "Authorization not completed", &message),
@@ -104,6 +111,19 @@ pub async fn result(QueryPairs(pairs): QueryPairs) -> Response {
             &format!("Authorization {} was not authorized: {}", get("authorization"), get("error")),
         ),
     }
+}
+
+fn continue_page(url: &str) -> Response {
+    let url = escape(url);
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url={url}\">\
+         <title>Back to Grantry</title></head><body><p><a href=\"{url}\">Back to Grantry</a></p></body></html>"
+    );
+    let mut response = (StatusCode::OK, Html(html)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_SECURITY_POLICY, header::HeaderValue::from_static("default-src 'none'"));
+    response
 }
 
 fn escape(text: &str) -> String {
