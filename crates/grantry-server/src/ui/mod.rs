@@ -19,6 +19,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use grantry_core::filter::{parse_filter_object, parse_list_query, Op};
 use grantry_core::flows::Authorized;
+use grantry_core::oauth2::encode_form;
 use grantry_core::service::Selection;
 use grantry_core::store::NotificationQuery;
 use grantry_core::{Error, FieldErrors, FieldType, Id, Kind};
@@ -262,11 +263,18 @@ fn menu_title(kind: Kind) -> &'static str {
     }
 }
 
-// The error is the page to show; handlers return it as it is.
-#[allow(clippy::result_large_err)]
-fn ui_kind(segment: &str) -> Result<Kind, Response> {
-    Kind::parse(segment)
-        .ok_or_else(|| page_error(StatusCode::NOT_FOUND, &format!("There is no list called {segment}.")))
+/// The record kind of a `/ui/{kind}/…` page.
+struct UiKind(Kind);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for UiKind {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let segment = parts.uri.path().trim_start_matches("/ui/").split('/').next().unwrap_or("").to_owned();
+        Kind::parse(&segment)
+            .map(UiKind)
+            .ok_or_else(|| page_error(StatusCode::NOT_FOUND, &format!("There is no list called {segment}.")))
+    }
 }
 
 fn ui_error(e: Error) -> Response {
@@ -340,24 +348,12 @@ fn filter_fields(kind: Kind) -> Vec<String> {
     out
 }
 
-fn encode_query(pairs: &[(String, String)]) -> String {
-    let mut ser = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        ser.append_pair(k, v);
-    }
-    ser.finish()
-}
-
 async fn list(
     State(state): State<AppState>,
-    Path(kind): Path<String>,
+    UiKind(kind): UiKind,
     session: axum::Extension<Session>,
     crate::extract::QueryPairs(pairs): crate::extract::QueryPairs,
 ) -> Response {
-    let kind = match ui_kind(&kind) {
-        Ok(k) => k,
-        Err(r) => return r,
-    };
     let notice = pairs.iter().find(|(k, _)| k == "notice").map(|(_, v)| v.clone());
     let pairs: Vec<(String, String)> = pairs.into_iter().filter(|(k, _)| k != "notice").collect();
     let query = match parse_list_query(kind, &pairs) {
@@ -389,7 +385,7 @@ async fn list(
         let mut p = filter_pairs.clone();
         p.push(("page".into(), n.to_string()));
         p.push(("per_page".into(), page.per_page.to_string()));
-        format!("{base}?{}", encode_query(&p))
+        format!("{base}?{}", encode_form(&p))
     };
     let rows = page
         .items
@@ -443,7 +439,7 @@ async fn list(
         filter_fields: filter_fields(kind),
         ops: Op::ALL.iter().map(|op| op.as_str()).collect(),
         conditions,
-        query: encode_query(&filter_pairs),
+        query: encode_form(&filter_pairs),
         filter_pairs,
     })
 }
@@ -462,11 +458,7 @@ fn menu_selection(kind: Kind, form: &UiForm) -> Result<Selection, Error> {
     Ok(Selection::Filter(parse_filter_object(kind, &Value::Object(object))?))
 }
 
-async fn delete(State(state): State<AppState>, Path(kind): Path<String>, form: UiForm) -> Response {
-    let kind = match ui_kind(&kind) {
-        Ok(k) => k,
-        Err(r) => return r,
-    };
+async fn delete(State(state): State<AppState>, UiKind(kind): UiKind, form: UiForm) -> Response {
     let notice = match menu_selection(kind, &form) {
         Ok(selection) => match state.flows.delete_many(kind, &selection).await {
             Ok(n) => format!("{n} {} deleted", if n == 1 { kind.singular() } else { kind.as_str() }),
@@ -474,14 +466,10 @@ async fn delete(State(state): State<AppState>, Path(kind): Path<String>, form: U
         },
         Err(e) => e.to_string(),
     };
-    Redirect::to(&format!("/ui/{}?{}", kind.as_str(), encode_query(&[("notice".into(), notice)]))).into_response()
+    Redirect::to(&format!("/ui/{}?{}", kind.as_str(), encode_form(&[("notice".into(), notice)]))).into_response()
 }
 
-async fn export(State(state): State<AppState>, Path(kind): Path<String>, form: UiForm) -> Response {
-    let kind = match ui_kind(&kind) {
-        Ok(k) => k,
-        Err(r) => return r,
-    };
+async fn export(State(state): State<AppState>, UiKind(kind): UiKind, form: UiForm) -> Response {
     let records = match menu_selection(kind, &form) {
         Ok(selection) => state.records.export(kind, &selection).await,
         Err(e) => Err(e),
@@ -508,11 +496,7 @@ struct ImportPage {
     report: Option<String>,
 }
 
-async fn import_page(Path(kind): Path<String>, session: axum::Extension<Session>) -> Response {
-    let kind = match ui_kind(&kind) {
-        Ok(k) => k,
-        Err(r) => return r,
-    };
+async fn import_page(UiKind(kind): UiKind, session: axum::Extension<Session>) -> Response {
     render(&ImportPage {
         csrf: session.csrf.clone(),
         nav: nav(kind.as_str()),
@@ -525,14 +509,10 @@ async fn import_page(Path(kind): Path<String>, session: axum::Extension<Session>
 
 async fn import(
     State(state): State<AppState>,
-    Path(kind): Path<String>,
+    UiKind(kind): UiKind,
     session: axum::Extension<Session>,
     form: UiForm,
 ) -> Response {
-    let kind = match ui_kind(&kind) {
-        Ok(k) => k,
-        Err(r) => return r,
-    };
     let text = form.get("records").unwrap_or("").to_owned();
     let report = match serde_json::from_str::<Value>(&text) {
         Err(e) => format!("The text is not valid JSON: {e}"),
@@ -569,11 +549,7 @@ struct TextPage {
     body: String,
 }
 
-async fn schema(Path(kind): Path<String>, session: axum::Extension<Session>) -> Response {
-    let kind = match ui_kind(&kind) {
-        Ok(k) => k,
-        Err(r) => return r,
-    };
+async fn schema(UiKind(kind): UiKind, session: axum::Extension<Session>) -> Response {
     render(&TextPage {
         csrf: session.csrf.clone(),
         nav: nav(kind.as_str()),
@@ -588,13 +564,10 @@ async fn schema(Path(kind): Path<String>, session: axum::Extension<Session>) -> 
 
 async fn record_json(
     State(state): State<AppState>,
-    Path((kind, id)): Path<(String, String)>,
+    UiKind(kind): UiKind,
+    Path((_, id)): Path<(String, String)>,
     session: axum::Extension<Session>,
 ) -> Response {
-    let kind = match ui_kind(&kind) {
-        Ok(k) => k,
-        Err(r) => return r,
-    };
     match state.records.get(kind, &Id::from_string(id.clone())).await {
         Ok(record) => render(&TextPage {
             csrf: session.csrf.clone(),
@@ -655,14 +628,11 @@ fn display(value: &Value) -> String {
 
 async fn show(
     State(state): State<AppState>,
-    Path((kind, id)): Path<(String, String)>,
+    UiKind(kind): UiKind,
+    Path((_, id)): Path<(String, String)>,
     session: axum::Extension<Session>,
     crate::extract::QueryPairs(pairs): crate::extract::QueryPairs,
 ) -> Response {
-    let kind = match ui_kind(&kind) {
-        Ok(k) => k,
-        Err(r) => return r,
-    };
     let record = match state.records.get(kind, &Id::from_string(id.clone())).await {
         Ok(r) => r,
         Err(e) => return ui_error(e),
@@ -767,7 +737,7 @@ async fn member_action(
         Ok(n) => n,
         Err(e) => format!("Could not {action}: {e}"),
     };
-    Redirect::to(&format!("{back}?{}", encode_query(&[("notice".into(), notice)]))).into_response()
+    Redirect::to(&format!("{back}?{}", encode_form(&[("notice".into(), notice)]))).into_response()
 }
 
 // ---- new and edit -----------------------------------------------------------------
@@ -870,7 +840,7 @@ impl Nesting {
     }
     fn query(&self) -> String {
         match &self.target {
-            Some(t) => format!("?{}", encode_query(&[("nested".into(), "1".into()), ("for".into(), t.clone())])),
+            Some(t) => format!("?{}", encode_form(&[("nested".into(), "1".into()), ("for".into(), t.clone())])),
             None => String::new(),
         }
     }
@@ -965,13 +935,9 @@ fn saved_in_layer(target: &str, record: &Value) -> Response {
 
 async fn options(
     State(state): State<AppState>,
-    Path(kind): Path<String>,
+    UiKind(kind): UiKind,
     crate::extract::QueryPairs(pairs): crate::extract::QueryPairs,
 ) -> Response {
-    let kind = match ui_kind(&kind) {
-        Ok(k) => k,
-        Err(r) => return r,
-    };
     let q = pairs.iter().find(|(k, _)| k == "q").map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
     // The typed text is a label ("Slack | Slack | main"); its last part is the name.
     let name = q.rsplit('|').next().unwrap_or("").trim().to_owned();
@@ -1004,14 +970,10 @@ async fn scope_choices(
 
 async fn new(
     State(state): State<AppState>,
-    Path(kind): Path<String>,
+    UiKind(kind): UiKind,
     session: axum::Extension<Session>,
     crate::extract::QueryPairs(pairs): crate::extract::QueryPairs,
 ) -> Response {
-    let kind = match ui_kind(&kind) {
-        Ok(k) => k,
-        Err(r) => return r,
-    };
     let nesting = Nesting::from_pairs(&pairs);
     let chosen = pairs.iter().find(|(k, _)| k == "type").map(|(_, v)| v.as_str()).and_then(|t| kind.type_spec(t));
     let rtype = match (kind.has_single_type(), chosen) {
@@ -1054,16 +1016,12 @@ fn submitted_values(kind: Kind, rtype: &str, body: &Value, existing: Option<&Val
 
 async fn create(
     State(state): State<AppState>,
-    Path(kind): Path<String>,
+    UiKind(kind): UiKind,
     session: axum::Extension<Session>,
     crate::extract::QueryPairs(query): crate::extract::QueryPairs,
     form: UiForm,
 ) -> Response {
     let nesting = Nesting::from_pairs(&query);
-    let kind = match ui_kind(&kind) {
-        Ok(k) => k,
-        Err(r) => return r,
-    };
     let rtype = match kind.type_spec(form.get("type").unwrap_or(kind.types()[0].name)) {
         Some(spec) => spec.name,
         None => return page_error(StatusCode::BAD_REQUEST, "Choose a type first."),
@@ -1076,7 +1034,7 @@ async fn create(
         Ok(record) if nesting.target.is_some() => saved_in_layer(nesting.target.as_deref().unwrap_or(""), &record),
         Ok(record) => {
             let notice = format!("Saved {}", record["label"].as_str().unwrap_or(""));
-            Redirect::to(&format!("/ui/{}?{}", kind.as_str(), encode_query(&[("notice".into(), notice)])))
+            Redirect::to(&format!("/ui/{}?{}", kind.as_str(), encode_form(&[("notice".into(), notice)])))
                 .into_response()
         }
         Err(Error::Validation(errors)) => {
@@ -1089,15 +1047,12 @@ async fn create(
 
 async fn edit(
     State(state): State<AppState>,
-    Path((kind, id)): Path<(String, String)>,
+    UiKind(kind): UiKind,
+    Path((_, id)): Path<(String, String)>,
     session: axum::Extension<Session>,
     crate::extract::QueryPairs(query): crate::extract::QueryPairs,
 ) -> Response {
     let nesting = Nesting::from_pairs(&query);
-    let kind = match ui_kind(&kind) {
-        Ok(k) => k,
-        Err(r) => return r,
-    };
     match state.records.get(kind, &Id::from_string(id.clone())).await {
         Ok(record) => {
             let rtype = record["type"].as_str().unwrap_or_default().to_owned();
@@ -1109,16 +1064,13 @@ async fn edit(
 
 async fn update(
     State(state): State<AppState>,
-    Path((kind, id)): Path<(String, String)>,
+    UiKind(kind): UiKind,
+    Path((_, id)): Path<(String, String)>,
     session: axum::Extension<Session>,
     crate::extract::QueryPairs(query): crate::extract::QueryPairs,
     form: UiForm,
 ) -> Response {
     let nesting = Nesting::from_pairs(&query);
-    let kind = match ui_kind(&kind) {
-        Ok(k) => k,
-        Err(r) => return r,
-    };
     let record_id = Id::from_string(id.clone());
     let existing = match state.records.get(kind, &record_id).await {
         Ok(r) => r,
