@@ -3,19 +3,33 @@
 
 use std::collections::BTreeMap;
 
-/// Messages per field path (`name`, `provider.name`, `request_token_parameters[1].key`).
+/// Messages per field path (`name`, `provider.name`, `request_token_parameters[1].key`),
+/// and the stable code when it is not `validation_failed`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct FieldErrors(pub BTreeMap<String, Vec<String>>);
+pub struct FieldErrors(pub BTreeMap<String, Vec<String>>, pub Option<&'static str>);
+
+/// The code of a template that is plainly over its render budget on save.
+pub const TOO_EXPENSIVE: &str = "template_too_expensive";
 
 impl FieldErrors {
     pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
         self.0.entry(field.into()).or_default().push(message.into());
+    }
+    /// Adds a message that gives the whole error the code `template_too_expensive`.
+    pub fn add_too_expensive(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.add(field, message);
+        self.1 = Some(TOO_EXPENSIVE);
+    }
+    /// The stable code of these errors.
+    pub fn code(&self) -> &'static str {
+        self.1.unwrap_or("validation_failed")
     }
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
     /// Adds another set under a prefix (`provider` + `name` → `provider.name`).
     pub fn merge_under(&mut self, prefix: &str, other: FieldErrors) {
+        self.1 = self.1.or(other.1);
         for (field, messages) in other.0 {
             let path = if prefix.is_empty() { field } else { format!("{prefix}.{field}") };
             self.0.entry(path).or_default().extend(messages);
@@ -56,6 +70,12 @@ pub enum Error {
     BadRequest(String),
     #[error("{0}")]
     Unauthorized(String),
+    /// The caller's role does not allow the operation; the message names the role needed.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Too many failed attempts from one address: try again after `retry_after` seconds.
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after: u64 },
     #[error("{0}")]
     PayloadTooLarge(String),
     /// The record is not in a state that allows the operation; `code` says which

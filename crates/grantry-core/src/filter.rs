@@ -182,7 +182,16 @@ pub fn parse_condition(kind: Kind, key: &str, value: &str) -> Result<Condition, 
     }
     let value = match op {
         Op::Exists => FilterValue::Bool(parse_bool(key, value)?),
-        Op::In => FilterValue::List(value.split(',').map(|v| v.trim().to_owned()).collect()),
+        Op::In => {
+            let values: Vec<String> = value.split(',').map(|v| v.trim().to_owned()).collect();
+            if values.len() > MAX_IN_VALUES {
+                return Err(Error::BadRequest(format!(
+                    "`{key}` lists {} values; `in` takes at most {MAX_IN_VALUES}",
+                    values.len()
+                )));
+            }
+            FilterValue::List(values)
+        }
         _ => match innermost(&target) {
             Target::Data(name) if is_bool_field(innermost_kind(kind, &target), name) => {
                 FilterValue::Bool(parse_bool(key, value)?)
@@ -192,6 +201,9 @@ pub fn parse_condition(kind: Kind, key: &str, value: &str) -> Result<Condition, 
     };
     Ok(Condition { target, op, value })
 }
+
+/// The most values an `in` condition takes (a database bounds a statement's parameters).
+pub const MAX_IN_VALUES: usize = 1000;
 
 fn parse_bool(key: &str, value: &str) -> Result<bool, Error> {
     match value {

@@ -17,6 +17,8 @@ use crate::oauth2::{
     self, ClientAuth, Freshness, Grant, HttpMethod, HttpRequest, HttpResponse, HttpSend, Pointers, ProviderError,
     ProviderSettings, SendError, TokenSet, Vars, STANDARD_POINTERS,
 };
+use crate::scrub::Scrubber;
+use crate::template::{HostParameter, Position};
 use crate::service::{label, Page, Records};
 use crate::store::{Notification, NotificationQuery, PendingState, Store};
 use crate::{seal_context, timestamp, Clock, Error, Id, Kind, NaturalKey, Record, Sealer};
@@ -33,6 +35,8 @@ pub struct FlowSettings {
     pub refresh_margin: time::Duration,
     /// Waits between attempts when the provider is unreachable or answers 5xx.
     pub retry_backoff: Vec<Duration>,
+    /// Origins (`https://app.example`) that `return_to` may lead to, besides the public URL's.
+    pub return_to_origins: Vec<String>,
 }
 
 /// The answer of the fresh-token endpoint, as JSON text: it is built once per
@@ -138,18 +142,70 @@ impl Flows {
 
     // ---- authorize and callback --------------------------------------------
 
-    pub async fn authorize(&self, id: &Id, return_to: Option<&str>) -> Result<Authorized, Error> {
-        if let Some(url) = return_to {
-            let ok = url::Url::parse(url).map(|u| matches!(u.scheme(), "http" | "https")).unwrap_or(false);
-            if !ok {
-                return Err(Error::field("return_to", "must be an absolute http:// or https:// URL"));
-            }
+    /// Where the browser goes back to must be Grantry's own origin or one
+    /// the operator listed, over https (http only on loopback): issue 8, "Flows".
+    fn check_return_to(&self, url: &str) -> Result<(), Error> {
+        let parsed = url::Url::parse(url).ok();
+        let loopback = |u: &url::Url| match u.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        let secure = parsed.as_ref().is_some_and(|u| u.scheme() == "https" || (u.scheme() == "http" && loopback(u)));
+        let origin = parsed.as_ref().map(|u| u.origin().ascii_serialization()).unwrap_or_default();
+        let own = url::Url::parse(&self.settings.public_url).map(|u| u.origin().ascii_serialization()).ok();
+        let listed = own.as_deref() == Some(origin.as_str())
+            || self.settings.return_to_origins.iter().any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(&origin));
+        if secure && listed {
+            return Ok(());
+        }
+        Err(Error::field(
+            "return_to",
+            "must be an https URL (http only on loopback) on Grantry's own origin or an origin listed in \
+             GRANTRY_RETURN_TO_ORIGINS",
+        ))
+    }
+
+    /// Keeps a pending authorize request: found again by the hash of its
+    /// state, single use, expiring after `STATE_TTL`; `binding` ties it to the
+    /// browser that started it.
+    pub(crate) async fn keep_pending(
+        &self,
+        state: &str,
+        authorization_id: &Id,
+        secret: Option<&str>,
+        start: &Start<'_>,
+    ) -> Result<(), Error> {
+        let state_hash = hash_state(state);
+        let code_verifier = match secret {
+            Some(v) => Some(self.sealer.seal(v, &format!("state/{state_hash}"))?),
+            None => None,
+        };
+        let now = self.clock.now();
+        self.store
+            .insert_state(&PendingState {
+                state_hash,
+                authorization_id: authorization_id.clone(),
+                code_verifier,
+                return_to: start.return_to.map(str::to_owned),
+                binding_hash: start.binding.map(hash_state),
+                created_at: timestamp(now),
+                expires_at: timestamp(now + STATE_TTL),
+            })
+            .await?;
+        Ok(())
+    }
+
+    pub async fn authorize(&self, id: &Id, start: &Start<'_>) -> Result<Authorized, Error> {
+        if let Some(url) = start.return_to {
+            self.check_return_to(url)?;
         }
         let auth = self.store.get(Kind::Authorization, id).await?.ok_or_else(|| not_found(id))?;
         match auth.rtype.as_str() {
             "oauth2" => {}
-            "oauth1" => return self.authorize_oauth1(self.load_parts(auth).await?, return_to).await,
-            "generic" => return self.authorize_generic(self.load_parts(auth).await?, return_to).await,
+            "oauth1" => return self.authorize_oauth1(self.load_parts(auth).await?, start).await,
+            "generic" => return self.authorize_generic(self.load_parts(auth).await?, start).await,
             other => {
                 return Err(state_error(
                     "not_supported",
@@ -165,15 +221,15 @@ impl Flows {
             let result = self.client_credentials_grant(&parts, &identifier, &secret, &vars).await;
             match result {
                 Ok(tokens) => self.store_tokens(&mut auth, tokens, true).await?,
-                Err(failure) => self.record_failure(&mut auth, &failure, "failed").await?,
+                Err(failure) => {
+                    self.record_failure(&mut auth, &failure, "failed").await?;
+                }
             }
             return Ok(Authorized::Record(self.records.get(Kind::Authorization, id).await?));
         }
         let settings = provider_settings(&parts.provider);
         let scope = self.scope(&parts, &vars)?;
-        let extra =
-            oauth2::render_pairs("parameters", parts.auth.data.get("parameters").unwrap_or(&Value::Null), &vars)
-                .map_err(|e| Error::field("parameters", e.to_string()))?;
+        let extra = authorize_parameters(&parts.auth, &vars)?;
         let state = random_token();
         let verifier = settings.pkce.then(random_token);
         let redirect_uri = self.callback_url();
@@ -189,29 +245,16 @@ impl Flows {
             },
             &vars,
         )
-        .map_err(|e| state_error("provider_misconfigured", e.to_string()))?;
-        let now = self.clock.now();
-        let state_hash = hash_state(&state);
-        let code_verifier = match &verifier {
-            Some(v) => Some(self.sealer.seal(v, &format!("state/{state_hash}"))?),
-            None => None,
-        };
-        self.store
-            .insert_state(&PendingState {
-                state_hash,
-                authorization_id: id.clone(),
-                code_verifier,
-                return_to: return_to.map(str::to_owned),
-                created_at: timestamp(now),
-                expires_at: timestamp(now + STATE_TTL),
-            })
-            .await?;
+        .map_err(misconfigured)?;
+        self.keep_pending(&state, id, verifier.as_deref(), start).await?;
         Ok(Authorized::Redirect(url))
     }
 
     /// Handles the provider's redirect back. An unknown, used or expired state
     /// is an error and changes nothing.
-    pub async fn callback(&self, params: &[(String, String)]) -> Result<CallbackOutcome, Error> {
+    /// `binding` is the flow cookie the browser sent, if any: a request
+    /// started from the UI completes only in the browser session that started it.
+    pub async fn callback(&self, params: &[(String, String)], binding: Option<&str>) -> Result<CallbackOutcome, Error> {
         let get = |key: &str| params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
         // OAuth 1.0a providers send back the request token instead of a state.
         // (and Twitter-style refusals only `denied=<request token>`).
@@ -234,6 +277,15 @@ impl Flows {
                 "this authorization request expired (after 10 minutes); start again from Authorize".into(),
             ));
         }
+        if let Some(bound) = &pending.binding_hash {
+            if binding.map(hash_state).as_deref() != Some(bound.as_str()) {
+                return Err(Error::BadRequest(
+                    "this authorization was started in another browser session; start again from Authorize in \
+                     this browser"
+                        .into(),
+                ));
+            }
+        }
         let id = pending.authorization_id.clone();
         let mut outcome = CallbackOutcome {
             authorization_id: id.clone(),
@@ -250,23 +302,17 @@ impl Flows {
         let parts = self.load_parts(auth).await?;
         let mut auth = parts.auth.clone();
         if let Some(error) = get("error") {
-            let failure = Failure::Provider(ProviderError {
-                status: 0,
-                error: error.to_owned(),
-                description: get("error_description").map(str::to_owned),
-            });
-            outcome.error = Some(failure.message());
-            self.record_failure(&mut auth, &failure, "unauthorized").await?;
-            return Ok(outcome);
+            let failure = Failure::Provider(ProviderError::new(0, error, get("error_description")));
+            return self.refused_at_callback(&mut auth, failure, outcome).await;
         }
         let Some(code) = get("code").filter(|c| !c.is_empty()) else {
-            let failure = Failure::Provider(ProviderError {
-                status: 0,
-                error: "invalid_request".into(),
-                description: Some("the callback carries neither code nor error".into()),
-            });
-            outcome.error = Some(failure.message());
-            self.record_failure(&mut auth, &failure, "failed").await?;
+            let failure = Failure::Provider(ProviderError::new(
+                0,
+                "invalid_request",
+                Some("the callback carries neither code nor error"),
+            ));
+            let message = self.record_failure(&mut auth, &failure, "failed").await?;
+            outcome.error = Some(message);
             return Ok(outcome);
         };
         let verifier = match &pending.code_verifier {
@@ -274,12 +320,8 @@ impl Flows {
             None => None,
         };
         let (identifier, secret) = self.client_credentials(&parts.client)?;
-        let mut vars = self.vars(&parts, &identifier, &secret);
-        for (k, v) in params {
-            if k != "state" && k != "code" {
-                vars.set(k, v.clone());
-            }
-        }
+        // What the provider sent back never becomes a variable (issue 8, "Sources stay apart").
+        let vars = self.vars(&parts, &identifier, &secret);
         let redirect_uri = self.callback_url();
         let grant = Grant::AuthorizationCode {
             code,
@@ -293,10 +335,36 @@ impl Flows {
                 outcome.authorized = true;
             }
             Err(failure) => {
-                outcome.error = Some(failure.message());
-                self.record_failure(&mut auth, &failure, "failed").await?;
+                outcome.error = Some(self.record_failure(&mut auth, &failure, "failed").await?);
             }
         }
+        Ok(outcome)
+    }
+
+    /// The provider answered `error=` on the callback. An authorization that is
+    /// authorized keeps its grant: a refused new request does not undo it.
+    pub(crate) async fn refused_at_callback(
+        &self,
+        auth: &mut Record,
+        failure: Failure,
+        mut outcome: CallbackOutcome,
+    ) -> Result<CallbackOutcome, Error> {
+        if auth.text("status") == "authorized" {
+            let message = self.scrubber(&[&*auth]).await.scrub(&failure.message());
+            self.notify(
+                &auth.id,
+                "warning",
+                format!(
+                    "a new authorization request for {} was refused ({message}); it stays authorized with its \
+                     current grant",
+                    label_of(auth)
+                ),
+            )
+            .await;
+            outcome.error = Some(message);
+            return Ok(outcome);
+        }
+        outcome.error = Some(self.record_failure(auth, &failure, "unauthorized").await?);
         Ok(outcome)
     }
 
@@ -476,13 +544,13 @@ impl Flows {
         } else {
             let used = self.open_secret(&auth, "refresh_token")?;
             let Some(used) = used else {
-                let failure = Failure::Provider(ProviderError {
-                    status: 0,
-                    error: "no_refresh_token".into(),
-                    description: Some("the provider gave no refresh token; authorize again".into()),
-                });
-                self.record_failure(&mut auth, &failure, "failed").await?;
-                return Err(state_error("authorization_failed", failure.message()));
+                let failure = Failure::Provider(ProviderError::new(
+                    0,
+                    "no_refresh_token",
+                    Some("the provider gave no refresh token; authorize again"),
+                ));
+                let message = self.record_failure(&mut auth, &failure, "failed").await?;
+                return Err(state_error("authorization_failed", message));
             };
             let first = self.refresh_call(&parts, &identifier, &secret, &used).await;
             match first {
@@ -507,6 +575,7 @@ impl Flows {
                 self.store_tokens(&mut auth, tokens, false).await?;
                 Ok(auth)
             }
+            Err(Failure::TooExpensive(message)) => Err(state_error("template_too_expensive", message)),
             Err(Failure::Transient(message)) => {
                 self.notify(
                     &auth.id,
@@ -517,13 +586,10 @@ impl Flows {
                 Err(Error::Unavailable(format!("the provider could not be reached to refresh the token: {message}")))
             }
             Err(failure) => {
-                self.record_failure(&mut auth, &failure, "failed").await?;
+                let message = self.record_failure(&mut auth, &failure, "failed").await?;
                 Err(state_error(
                     "authorization_failed",
-                    format!(
-                        "the provider refused to refresh the token ({}); the resource owner must authorize again",
-                        failure.message()
-                    ),
+                    format!("the provider refused to refresh the token ({message}); the resource owner must authorize again"),
                 ))
             }
         }
@@ -544,7 +610,8 @@ impl Flows {
         vars.set("token_type", parts.auth.text("token_type"));
         if parts.provider.text("refresh_token_strategy") == "custom" {
             let spec = parts.provider.data.get("refresh_request").cloned().unwrap_or(Value::Null);
-            let request = oauth2::custom_refresh_request(&spec, &vars).map_err(|e| Failure::Config(e.to_string()))?;
+            let hosts = provider_settings(&parts.provider).hosts;
+            let request = oauth2::custom_refresh_request(&spec, &vars, &hosts).map_err(Failure::from)?;
             let pointers = Pointers {
                 access_token: spec["access_token_pointer"].as_str().unwrap_or("/access_token"),
                 expires_in: spec["expires_in_pointer"].as_str().unwrap_or("/expires_in"),
@@ -587,24 +654,18 @@ impl Flows {
     ) -> Result<TokenSet, Failure> {
         let settings = provider_settings(&parts.provider);
         let client = ClientAuth { method: parts.provider.text("token_endpoint_auth_method"), identifier, secret };
-        let params = oauth2::render_pairs(
-            "request_token_parameters",
-            parts.client.data.get("request_token_parameters").unwrap_or(&Value::Null),
-            vars,
-        )
-        .map_err(|e| Failure::Config(e.to_string()))?;
-        let headers = oauth2::render_pairs(
-            "request_token_headers",
-            parts.client.data.get("request_token_headers").unwrap_or(&Value::Null),
-            vars,
-        )
-        .map_err(|e| Failure::Config(e.to_string()))?;
-        let request = oauth2::token_request(&settings, &client, grant, &params, &headers, vars)
-            .map_err(|e| Failure::Config(e.to_string()))?;
+        let pairs = |field: &str| {
+            let list = parts.client.data.get(field).unwrap_or(&Value::Null);
+            oauth2::render_pairs(field, list, vars, Position::Request).map_err(Failure::from)
+        };
+        let (params, headers) = (pairs("request_token_parameters")?, pairs("request_token_headers")?);
+        let request =
+            oauth2::token_request(&settings, &client, grant, &params, &headers, vars).map_err(Failure::from)?;
         self.send_for_tokens(request, pointers).await
     }
 
     /// Sends a token request; network faults and 5xx are retried with backoff.
+    /// A failure is scrubbed of every value the request carried.
     async fn send_for_tokens(&self, request: HttpRequest, pointers: &Pointers<'_>) -> Result<TokenSet, Failure> {
         let mut attempt = 0;
         loop {
@@ -618,7 +679,8 @@ impl Flows {
                     tokio::time::sleep(self.settings.retry_backoff[attempt]).await;
                     attempt += 1;
                 }
-                other => return other,
+                Err(failure) => return Err(failure.scrubbed(&request_scrubber(&request))),
+                ok => return ok,
             }
         }
     }
@@ -685,7 +747,9 @@ impl Flows {
     async fn revoke(&self, parts: &Parts, endpoint: &str, token: &str, hint: &str) -> Result<(), String> {
         let (identifier, secret) = self.client_credentials(&parts.client).map_err(|e| e.to_string())?;
         let vars = self.vars(parts, &identifier, &secret);
-        let url = vars.render("revocation_endpoint", endpoint).map_err(|e| e.to_string())?;
+        let url = vars
+            .render_url("revocation_endpoint", endpoint, &provider_settings(&parts.provider).hosts)
+            .map_err(|e| e.to_string())?;
         let mut params = vec![("token".to_owned(), token.to_owned()), ("token_type_hint".to_owned(), hint.to_owned())];
         let mut headers = vec![("Content-Type".to_owned(), "application/x-www-form-urlencoded".to_owned())];
         let client = ClientAuth {
@@ -700,10 +764,11 @@ impl Flows {
             headers,
             body: Some(oauth2::encode_form(&params).into_bytes()),
         };
+        let scrubber = request_scrubber(&request);
         match self.http.send(request).await {
             Ok(r) if r.status < 400 => Ok(()),
             Ok(r) => Err(format!("the revocation endpoint answered HTTP {}", r.status)),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(scrubber.scrub(&e.to_string())),
         }
     }
 
@@ -810,6 +875,30 @@ impl Flows {
     }
 
     /// The variables of SPEC §3, in their order of precedence.
+    /// A scrubber of every secret the records hold, and of their clients'.
+    pub(crate) async fn scrubber(&self, records: &[&Record]) -> Scrubber {
+        let mut scrubber = Scrubber::default();
+        let mut all: Vec<Record> = records.iter().map(|r| (*r).clone()).collect();
+        let clients: Vec<Id> = records.iter().filter_map(|r| r.reference("client").cloned()).collect();
+        if let Ok(found) = self.store.get_many(&clients).await {
+            all.extend(found);
+        }
+        for record in &all {
+            for field in record.secrets.keys() {
+                if let Ok(Some(value)) = self.open_secret(record, field) {
+                    scrubber.add(value.expose_secret());
+                    // Captured callback values are a JSON object of strings.
+                    if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(value.expose_secret()) {
+                        for v in map.values().filter_map(Value::as_str) {
+                            scrubber.add(v);
+                        }
+                    }
+                }
+            }
+        }
+        scrubber
+    }
+
     pub(crate) fn vars(&self, parts: &Parts, identifier: &str, secret: &str) -> Vars {
         let mut vars = Vars::default();
         vars.extend_pairs(parts.client.data.get("template_parameters").unwrap_or(&Value::Null));
@@ -824,7 +913,7 @@ impl Flows {
         vars
     }
 
-    fn scope(&self, parts: &Parts, vars: &Vars) -> Result<String, Error> {
+    pub(crate) fn scope(&self, parts: &Parts, vars: &Vars) -> Result<String, Error> {
         let names: Vec<String> = parts.scopes.iter().map(|s| s.name.clone()).collect();
         let separator = provider_settings(&parts.provider).scope_separator;
         oauth2::scope_string(&names, separator, vars).map_err(|e| Error::field("scopes", e.to_string()))
@@ -872,7 +961,11 @@ impl Flows {
         if let Some(scope) = tokens.granted_scope {
             auth.data.insert("granted_scope".into(), json!(scope));
         }
-        self.save_authorized(auth, new_grant).await
+        self.save_authorized(auth, new_grant).await?;
+        for warning in tokens.warnings {
+            self.notify(&auth.id, "warning", format!("authorization {}: {warning}", label_of(auth))).await;
+        }
+        Ok(())
     }
 
     /// Writes an authorization that now holds a grant. `authorized_at` says
@@ -888,24 +981,33 @@ impl Flows {
         self.save(auth).await
     }
 
-    pub(crate) async fn record_failure(&self, auth: &mut Record, failure: &Failure, status: &str) -> Result<(), Error> {
+    /// Records a failure on the authorization and raises a notification, both
+    /// scrubbed of every secret of the authorization and its client; the
+    /// scrubbed message is what callers may return.
+    pub(crate) async fn record_failure(
+        &self,
+        auth: &mut Record,
+        failure: &Failure,
+        status: &str,
+    ) -> Result<String, Error> {
+        let failure = failure.clone().scrubbed(&self.scrubber(&[&*auth]).await);
         auth.data.insert("last_error".into(), failure.to_json());
         set_status(auth, status);
         auth.updated_at = timestamp(self.clock.now());
         self.save(auth).await?;
-        let message = format!(
-            "authorization {} {}: {}",
+        let message = failure.message();
+        let note = format!(
+            "authorization {} {}: {message}",
             label_of(auth),
             if status == "failed" { "failed" } else { "was not granted" },
-            failure.message()
         );
-        self.notify(&auth.id, "error", message).await;
-        Ok(())
+        self.notify(&auth.id, "error", note).await;
+        Ok(message)
     }
 }
 
 /// Why a token request did not give tokens.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Failure {
     /// The provider refused (RFC 6749 §5.2 error).
     Provider(ProviderError),
@@ -913,6 +1015,17 @@ pub(crate) enum Failure {
     Transient(String),
     /// Grantry's own records cannot make the request (template, address).
     Config(String),
+    /// A template went over its render budget.
+    TooExpensive(String),
+}
+
+impl From<oauth2::FlowError> for Failure {
+    fn from(e: oauth2::FlowError) -> Failure {
+        match e {
+            oauth2::FlowError::TooExpensive(m) => Failure::TooExpensive(m),
+            other => Failure::Config(other.to_string()),
+        }
+    }
 }
 
 impl Failure {
@@ -921,14 +1034,97 @@ impl Failure {
             Failure::Provider(e) => e.message(),
             Failure::Transient(m) => format!("temporarily_unavailable: {m}"),
             Failure::Config(m) => format!("configuration: {m}"),
+            Failure::TooExpensive(m) => format!("template_too_expensive: {m}"),
         }
     }
     pub(crate) fn to_json(&self) -> Value {
+        let (error, description) = match self {
+            Failure::Provider(e) => return e.to_json(),
+            Failure::Transient(m) => ("temporarily_unavailable", m),
+            Failure::Config(m) => ("configuration", m),
+            Failure::TooExpensive(m) => ("template_too_expensive", m),
+        };
+        let description: String = description.chars().take(oauth2::MAX_ERROR_DESCRIPTION).collect();
+        json!({"error": error, "error_description": description})
+    }
+    pub(crate) fn scrubbed(self, scrubber: &Scrubber) -> Failure {
         match self {
-            Failure::Provider(e) => e.to_json(),
-            Failure::Transient(m) => json!({"error": "temporarily_unavailable", "error_description": m}),
-            Failure::Config(m) => json!({"error": "configuration", "error_description": m}),
+            Failure::Provider(mut e) => {
+                e.scrub(scrubber);
+                Failure::Provider(e)
+            }
+            Failure::Transient(m) => Failure::Transient(scrubber.scrub(&m)),
+            Failure::Config(m) => Failure::Config(scrubber.scrub(&m)),
+            Failure::TooExpensive(m) => Failure::TooExpensive(scrubber.scrub(&m)),
         }
+    }
+}
+
+/// How a flow was started: where the browser goes back to, and the flow
+/// cookie of the browser session that started it (the UI sets one).
+#[derive(Default)]
+pub struct Start<'a> {
+    pub return_to: Option<&'a str>,
+    pub binding: Option<&'a str>,
+}
+
+/// Every value a request carried that may be a secret: the parameters but
+/// for the few that never are, and the credentials of its headers.
+fn request_scrubber(request: &HttpRequest) -> Scrubber {
+    const PUBLIC: &[&str] =
+        &["grant_type", "redirect_uri", "scope", "token_type_hint", "response_type", "code_challenge_method"];
+    let mut scrubber = Scrubber::default();
+    let body = request.body.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
+    let query = url::Url::parse(&request.url).ok().and_then(|u| u.query().map(str::to_owned)).unwrap_or_default();
+    for source in [body.as_ref(), query.as_str()] {
+        for (key, value) in url::form_urlencoded::parse(source.as_bytes()) {
+            if !PUBLIC.contains(&key.as_ref()) {
+                scrubber.add(&value);
+            }
+        }
+        if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(source) {
+            for value in map.values().filter_map(Value::as_str) {
+                scrubber.add(value);
+            }
+        }
+    }
+    for (name, value) in &request.headers {
+        if name.eq_ignore_ascii_case("accept") || name.eq_ignore_ascii_case("content-type") {
+            continue;
+        }
+        scrubber.add(value);
+        if let Some((_, credential)) = value.split_once(' ') {
+            scrubber.add(credential);
+            if let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(credential) {
+                let decoded = String::from_utf8_lossy(&decoded).into_owned();
+                if let Some((user, password)) = decoded.split_once(':') {
+                    scrubber.add(user).add(password);
+                    let plain = |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
+                    for part in [plain(user), plain(password)].into_iter().flatten() {
+                        scrubber.add(&part);
+                    }
+                }
+            }
+        }
+    }
+    scrubber
+}
+
+/// An authorization's `parameters`, rendered for the authorize URL.
+pub(crate) fn authorize_parameters(auth: &Record, vars: &Vars) -> Result<Vec<(String, String)>, Error> {
+    let list = auth.data.get("parameters").unwrap_or(&Value::Null);
+    oauth2::render_pairs("parameters", list, vars, Position::AuthorizeQuery).map_err(|e| match e {
+        oauth2::FlowError::TooExpensive(m) => state_error("template_too_expensive", m),
+        other => Error::field("parameters", other.to_string()),
+    })
+}
+
+/// A provider's templates that do not render, at a flow step that has no
+/// failure to record.
+pub(crate) fn misconfigured(e: oauth2::FlowError) -> Error {
+    match e {
+        oauth2::FlowError::TooExpensive(m) => state_error("template_too_expensive", m),
+        other => state_error("provider_misconfigured", other.to_string()),
     }
 }
 
@@ -967,13 +1163,14 @@ fn can_refresh(parts: &Parts) -> bool {
     parts.auth.text("grant_type") == "client_credentials" || parts.provider.text("refresh_token_strategy") != "none"
 }
 
-fn provider_settings(provider: &Record) -> ProviderSettings<'_> {
+pub(crate) fn provider_settings(provider: &Record) -> ProviderSettings<'_> {
     ProviderSettings {
         authorization_endpoint: provider.text("authorization_endpoint"),
         token_endpoint: provider.text("token_endpoint"),
         token_method: HttpMethod::parse(provider.text("token_method")),
         scope_separator: provider.data.get("scope_separator").and_then(Value::as_str).unwrap_or(" "),
         pkce: provider.text("pkce") != "off",
+        hosts: HostParameter::list(provider.data.get("host_parameters")),
     }
 }
 
@@ -985,6 +1182,6 @@ fn flows_are_send(f: &Flows, id: &Id, sel: &crate::service::Selection) {
     is_send(f.delete_many(Kind::Authorization, sel));
     is_send(f.cancel(id));
     is_send(f.fresh_token(id));
-    is_send(f.callback(&[]));
-    is_send(f.authorize(id, None));
+    is_send(f.callback(&[], None));
+    is_send(f.authorize(id, &Start::default()));
 }

@@ -13,6 +13,10 @@ use crate::{template, Error, Field, FieldErrors, FieldType, Kind};
 /// Longest accepted string of any field; a secret or template may be longer.
 const MAX_TEXT: usize = 2048;
 const MAX_LONG: usize = 16 * 1024;
+/// Most entries of one key/value list (parameters, headers, template parameters).
+pub const MAX_PAIRS: usize = 100;
+/// Most host parameters of one provider or connection.
+const MAX_HOST_PARAMETERS: usize = 10;
 
 /// Keys every response carries that a request may echo back; they are ignored.
 const ECHOED: &[&str] = &["id", "type", "label", "created_at", "updated_at", "origin", "secrets"];
@@ -101,12 +105,30 @@ pub fn parse(kind: Kind, rtype: &str, body: &Map<String, Value>) -> Result<Input
             },
             _ => {
                 if let Some(v) = parse_value(field.name, field.ty, value, &mut errors) {
+                    if owns_reserved_keys(kind, field.name) {
+                        refuse_reserved_keys(field.name, &v, &mut errors);
+                    }
                     input.values.insert(field.name.to_owned(), v);
                 }
             }
         }
     }
     errors.into_result_with(input)
+}
+
+/// The lists whose keys become parameters of Grantry's own authorize and
+/// token requests (issue 8, "Reserved keys").
+fn owns_reserved_keys(kind: Kind, field: &str) -> bool {
+    matches!((kind, field), (Kind::Authorization, "parameters") | (Kind::Client, "request_token_parameters"))
+}
+
+fn refuse_reserved_keys(path: &str, list: &Value, errors: &mut FieldErrors) {
+    for (i, entry) in list.as_array().into_iter().flatten().enumerate() {
+        let key = entry["key"].as_str().unwrap_or("");
+        if crate::oauth2::is_reserved(key) {
+            errors.add(format!("{path}[{i}].key"), format!("`{key}` is set by Grantry itself and cannot be given here"));
+        }
+    }
 }
 
 trait IntoResultWith {
@@ -185,6 +207,7 @@ fn parse_value(path: &str, ty: FieldType, value: &Value, errors: &mut FieldError
             Some(Value::Array(out))
         }
         FieldType::RefreshRequest => refresh_request(path, value, errors),
+        FieldType::HostParameters => host_parameters(path, value, errors),
         FieldType::Bool => match value {
             Value::Bool(_) => Some(value.clone()),
             other => {
@@ -223,19 +246,72 @@ pub(crate) fn json_type(value: &Value) -> &'static str {
 }
 
 fn check_template(path: &str, text: &str, errors: &mut FieldErrors) -> bool {
-    match template::check(text) {
-        Ok(()) => true,
-        Err(message) => {
-            errors.add(path, message);
-            false
-        }
+    if let Err(message) = template::check(text) {
+        errors.add(path, message);
+        return false;
     }
+    // A template whose literal loops or strings alone go over the budget.
+    if let Err(reason) = template::check_budget(text) {
+        errors.add_too_expensive(path, format!("is too expensive to render: it {reason} (template_too_expensive)"));
+        return false;
+    }
+    true
+}
+
+fn host_parameters(path: &str, value: &Value, errors: &mut FieldErrors) -> Option<Value> {
+    let Value::Array(items) = value else {
+        errors.add(path, "must be a list of {\"key\", \"pattern\"} objects");
+        return None;
+    };
+    if items.len() > MAX_HOST_PARAMETERS {
+        errors.add(path, format!("may hold at most {MAX_HOST_PARAMETERS} entries"));
+        return None;
+    }
+    let before = errors.0.len();
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let item_path = format!("{path}[{i}]");
+        let Value::Object(entry) = item else {
+            errors.add(item_path, "must be an object with key and pattern");
+            continue;
+        };
+        for extra in entry.keys().filter(|k| !matches!(k.as_str(), "key" | "pattern")) {
+            errors.add(format!("{item_path}.{extra}"), "is not a field of a host parameter (key, pattern)");
+        }
+        let key = entry.get("key").and_then(Value::as_str).unwrap_or("").trim().to_owned();
+        let identifier = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !identifier || key.len() > 64 {
+            errors.add(format!("{item_path}.key"), "must be a variable name (letters, digits, _)");
+        } else if template::SECRET_VARIABLES.contains(&key.as_str()) || key == "identifier" {
+            errors.add(format!("{item_path}.key"), format!("`{key}` holds a secret and cannot go into a host"));
+        } else if out.iter().any(|e: &Value| e["key"] == key.as_str()) {
+            errors.add(format!("{item_path}.key"), format!("`{key}` appears twice; keys must be unique"));
+        }
+        let pattern = match entry.get("pattern") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(p)) if p.len() <= 512 => Some(p.clone()).filter(|p| !p.is_empty()),
+            Some(_) => {
+                errors.add(format!("{item_path}.pattern"), "must be a regular expression of at most 512 bytes");
+                None
+            }
+        };
+        if let Some(p) = &pattern {
+            if let Err(message) = template::url::compile(p) {
+                errors.add(format!("{item_path}.pattern"), message);
+            }
+        }
+        out.push(serde_json::json!({"key": key, "pattern": pattern.unwrap_or_else(|| template::url::DEFAULT_HOST_PATTERN.to_owned())}));
+    }
+    (errors.0.len() == before).then_some(Value::Array(out))
 }
 
 /// A URL template must be an http(s) URL once rendered. A template that starts
 /// with Liquid cannot be judged before it renders; any other must name the scheme.
+/// A URL template names its scheme literally; the host rules need the whole
+/// record (its `host_parameters`) and are checked with the record's rules.
 fn check_url(path: &str, text: &str, errors: &mut FieldErrors) -> bool {
-    if text.is_empty() || text.starts_with("{{") || text.starts_with("{%") {
+    if text.is_empty() {
         return true;
     }
     let lower = text.to_ascii_lowercase();
@@ -255,7 +331,12 @@ fn key_values(path: &str, value: &Value, errors: &mut FieldErrors) -> Option<Val
         errors.add(path, "must be a list of {\"key\", \"value\", \"description\"} objects");
         return None;
     };
+    if items.len() > MAX_PAIRS {
+        errors.add(path, format!("may hold at most {MAX_PAIRS} entries, not {}", items.len()));
+        return None;
+    }
     let mut out = Vec::with_capacity(items.len());
+    let mut seen = std::collections::HashSet::new();
     let mut ok = true;
     for (i, item) in items.iter().enumerate() {
         let item_path = format!("{path}[{i}]");
@@ -279,7 +360,7 @@ fn key_values(path: &str, value: &Value, errors: &mut FieldErrors) -> Option<Val
             ok = false;
             continue;
         };
-        if out.iter().any(|e: &Value| e["key"] == key.as_str()) {
+        if !seen.insert(key.clone()) {
             errors.add(format!("{item_path}.key"), format!("`{key}` appears twice; keys must be unique"));
             ok = false;
         }
@@ -354,7 +435,7 @@ pub fn default_value(field: &Field) -> Option<Value> {
         return Some(if field.ty == FieldType::Bool { Value::Bool(d == "true") } else { Value::String(d.to_owned()) });
     }
     match field.ty {
-        FieldType::KeyValues | FieldType::Names => Some(Value::Array(Vec::new())),
+        FieldType::KeyValues | FieldType::Names | FieldType::HostParameters => Some(Value::Array(Vec::new())),
         FieldType::Object if !field.read_only => Some(Value::Object(Map::new())),
         _ => None,
     }

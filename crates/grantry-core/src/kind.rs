@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use crate::template::Position;
+
 /// A record kind. Its `as_str` is the plural used in URLs and the UI.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
@@ -150,6 +152,8 @@ pub enum FieldType {
     References(Kind),
     /// The declarative refresh request of a custom refresh strategy.
     RefreshRequest,
+    /// `[{"key", "pattern"}]`: the variables a URL template may put into its host.
+    HostParameters,
     /// A secret string (§6): write-only, sealed at rest.
     Secret,
     /// An RFC 3339 time, set by Grantry.
@@ -205,6 +209,9 @@ pub struct Field {
     /// The value stored when a create leaves the field out.
     pub default: Option<&'static str>,
     pub description: &'static str,
+    /// Where the field's rendered templates go, which decides the variables
+    /// they may use; `None` for fields that are not rendered.
+    pub renders: Option<Position>,
 }
 
 impl Field {
@@ -224,7 +231,13 @@ impl Field {
 }
 
 const fn f(name: &'static str, ty: FieldType, description: &'static str) -> Field {
-    Field { name, ty, types: Types::All, required: Types::None, read_only: false, default: None, description }
+    let renders = match ty {
+        FieldType::UrlTemplate => Some(Position::Url),
+        // Scope names go into the authorize URL.
+        FieldType::Template => Some(Position::AuthorizeQuery),
+        _ => None,
+    };
+    Field { name, ty, types: Types::All, required: Types::None, read_only: false, default: None, description, renders }
 }
 
 impl Field {
@@ -246,6 +259,10 @@ impl Field {
     }
     const fn read_only(mut self) -> Self {
         self.read_only = true;
+        self
+    }
+    const fn renders(mut self, position: Position) -> Self {
+        self.renders = Some(position);
         self
     }
 }
@@ -318,6 +335,12 @@ static PROVIDER_FIELDS: &[Field] = &[
         .only(OAUTH2)
         .default("auto"),
     f("revocation_endpoint", FieldType::UrlTemplate, "Optional RFC 7009 token revocation endpoint.").only(OAUTH2),
+    f(
+        "host_parameters",
+        FieldType::HostParameters,
+        "Variables the endpoints may put into their host, each with the pattern its value must match \
+         (default: one DNS label).",
+    ),
     f("request_token_endpoint", FieldType::UrlTemplate, "Where OAuth 1.0a request tokens are obtained.")
         .only(OAUTH1)
         .required_for(OAUTH1),
@@ -341,8 +364,11 @@ static CLIENT_FIELDS: &[Field] = &[
     f("identifier", FieldType::Secret, "The client id."),
     f("secret", FieldType::Secret, "The client secret."),
     f("request_token_parameters", FieldType::KeyValues, "Added to every token request (code exchange and refresh).")
-        .only(REMOTE),
-    f("request_token_headers", FieldType::KeyValues, "Added as HTTP headers to every token request.").only(REMOTE),
+        .only(REMOTE)
+        .renders(Position::Request),
+    f("request_token_headers", FieldType::KeyValues, "Added as HTTP headers to every token request.")
+        .only(REMOTE)
+        .renders(Position::Request),
     f("template_parameters", FieldType::KeyValues, "Variables for the client's templates."),
 ];
 
@@ -359,13 +385,16 @@ static AUTHORIZATION_FIELDS: &[Field] = &[
     f("grant_type", FieldType::Enum(GRANT_TYPES), "authorization_code (browser) or client_credentials.")
         .only(OAUTH2)
         .default("authorization_code"),
-    f("parameters", FieldType::KeyValues, "Extra query parameters of the authorize URL.").only(WITH_CLIENT),
+    f("parameters", FieldType::KeyValues, "Extra query parameters of the authorize URL.")
+        .only(WITH_CLIENT)
+        .renders(Position::AuthorizeQuery),
     f("template_parameters", FieldType::KeyValues, "Variables for templates, overriding the client's.")
         .only(WITH_CLIENT),
     f("callback_key", FieldType::Text, "The query parameter that carries the callback URL.")
         .only(&["generic"])
         .default("redirect_uri"),
-    f("capture", FieldType::Names, "Callback query parameters kept as template parameters.").only(&["generic"]),
+    f("capture", FieldType::Names, "Callback query parameters to keep, sealed; connection templates read them as {{callback.<name>}}.")
+        .only(&["generic"]),
     f("username", FieldType::Secret, "The basic authentication user name.").only(&["basic"]),
     f("password", FieldType::Secret, "The basic authentication password.").only(&["basic"]),
     f("key_name", FieldType::Text, "The header or query parameter that carries the key.")
@@ -393,6 +422,9 @@ static AUTHORIZATION_FIELDS: &[Field] = &[
     f("id_token", FieldType::Secret, "The OpenID Connect id token.").only(OAUTH2).read_only(),
     f("token_response", FieldType::Secret, "The provider's whole token response.").only(OAUTH2).read_only(),
     f("access_token_secret", FieldType::Secret, "The OAuth 1.0a token secret.").only(OAUTH1).read_only(),
+    f("captured", FieldType::Secret, "The callback parameters named in capture, as the callback sent them.")
+        .only(&["generic"])
+        .read_only(),
 ];
 
 static CONNECTION_TYPES: &[TypeSpec] = &[TypeSpec { name: "connection", label: "Connection" }];
@@ -401,8 +433,15 @@ static CONNECTION_FIELDS: &[Field] = &[
     f("namespace", FieldType::Text, "Groups records; may be empty.").default(""),
     f("name", FieldType::Text, "Unique within the namespace.").required(),
     f("url", FieldType::UrlTemplate, "The base URL of the remote API; a template.").required(),
-    f("headers", FieldType::KeyValues, "Headers added to every proxied request (templates)."),
-    f("parameters", FieldType::KeyValues, "Query parameters added to every proxied request (templates)."),
+    f(
+        "host_parameters",
+        FieldType::HostParameters,
+        "Variables the url may put into its host, each with the pattern its value must match \
+         (default: one DNS label).",
+    ),
+    f("headers", FieldType::KeyValues, "Headers added to every proxied request (templates).").renders(Position::Request),
+    f("parameters", FieldType::KeyValues, "Query parameters added to every proxied request (templates).")
+        .renders(Position::Request),
     f("template_parameters", FieldType::KeyValues, "Variables for the connection's templates."),
     f("authorization", FieldType::Reference(Kind::Authorization), "The authorization applied to proxied requests."),
     f(

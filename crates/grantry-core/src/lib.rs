@@ -2,6 +2,7 @@
 //! queries and the record service. It knows no HTTP and no SQL; storage, time
 //! and sealing are ports (`Store`, `Clock`, `Sealer`).
 
+pub mod access;
 mod error;
 pub mod filter;
 pub mod flows;
@@ -12,6 +13,7 @@ pub mod oauth2;
 pub mod other_flows;
 mod record;
 pub mod schema;
+pub mod scrub;
 pub mod service;
 pub mod store;
 pub mod template;

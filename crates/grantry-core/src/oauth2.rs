@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use sha2::Digest as _;
 use time::OffsetDateTime;
 
-use crate::template;
+use crate::template::{self, HostParameter, Position, RenderError};
 
 /// An outgoing HTTP request. It carries client secrets and tokens, so Debug
 /// shows only the method and URL without its query.
@@ -100,12 +100,18 @@ pub trait HttpSend: Send + Sync {
 }
 
 /// Template variables (SPEC §3), built in order so later ones override earlier ones.
+/// A template sees only the variables its `Position` allows (issue 8).
 #[derive(Default, Clone)]
-pub struct Vars(pub Map<String, Value>);
+pub struct Vars(Map<String, Value>);
 
 impl Vars {
     pub fn set(&mut self, key: &str, value: impl Into<String>) -> &mut Self {
         self.0.insert(key.to_owned(), Value::String(value.into()));
+        self
+    }
+    /// Sets a variable that is an object (`callback`).
+    pub fn set_value(&mut self, key: &str, value: Value) -> &mut Self {
+        self.0.insert(key.to_owned(), value);
         self
     }
     /// Adds a key/value list (`template_parameters`).
@@ -121,8 +127,14 @@ impl Vars {
         let ms = (now.unix_timestamp_nanos() / 1_000_000).to_string();
         self.set("timestamp", ms.clone()).set("utc_timestamp", ms)
     }
-    pub fn render(&self, field: &str, text: &str) -> Result<String, FlowError> {
-        template::render(text, &self.0).map_err(|e| FlowError::Template(format!("{field} {e}")))
+    /// Renders a template whose result goes to `position`.
+    pub fn render(&self, position: Position, field: &str, text: &str) -> Result<String, FlowError> {
+        template::render(text, &template::visible(&self.0, position)).map_err(|e| FlowError::from_render(field, e))
+    }
+    /// Renders a URL template: its host stays, its values are encoded (`template::url`).
+    pub fn render_url(&self, field: &str, text: &str, hosts: &[HostParameter]) -> Result<String, FlowError> {
+        template::url::render(text, &template::visible(&self.0, Position::Url), hosts)
+            .map_err(|e| FlowError::from_render(field, e))
     }
 }
 
@@ -133,6 +145,41 @@ pub enum FlowError {
     Template(String),
     #[error("{0}")]
     Config(String),
+    /// A template went over the render budget.
+    #[error("{0}")]
+    TooExpensive(String),
+}
+
+impl FlowError {
+    fn from_render(field: &str, e: RenderError) -> FlowError {
+        match e {
+            RenderError::TooExpensive(_) => FlowError::TooExpensive(format!("{field} {e}")),
+            RenderError::Invalid(_) => FlowError::Template(format!("{field} {e}")),
+        }
+    }
+}
+
+/// Parameters Grantry itself sets in authorize and token requests: an
+/// authorization's `parameters` and a client's `request_token_parameters`
+/// may not set them (issue 8, "Reserved keys").
+pub const RESERVED_PARAMETERS: &[&str] = &[
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "state",
+    "scope",
+    "code_challenge",
+    "code_challenge_method",
+    "code",
+    "code_verifier",
+    "grant_type",
+    "client_secret",
+    "refresh_token",
+];
+
+/// Whether Grantry owns the parameter `key` (`client_assertion*` included).
+pub fn is_reserved(key: &str) -> bool {
+    RESERVED_PARAMETERS.contains(&key) || key.starts_with("client_assertion")
 }
 
 /// The client credentials as the provider knows them.
@@ -149,6 +196,8 @@ pub struct ProviderSettings<'a> {
     pub token_method: HttpMethod,
     pub scope_separator: &'a str,
     pub pkce: bool,
+    /// The variables the endpoints may put into their host.
+    pub hosts: Vec<HostParameter>,
 }
 
 pub fn pkce_challenge(verifier: &str) -> String {
@@ -159,7 +208,7 @@ pub fn pkce_challenge(verifier: &str) -> String {
 pub fn scope_string(names: &[String], separator: &str, vars: &Vars) -> Result<String, FlowError> {
     let mut out: Vec<String> = Vec::new();
     for name in names {
-        let rendered = vars.render("scope", name)?;
+        let rendered = vars.render(Position::AuthorizeQuery, "scope", name)?;
         let rendered = rendered.trim();
         if !rendered.is_empty() && !out.iter().any(|s| s == rendered) {
             out.push(rendered.to_owned());
@@ -189,16 +238,36 @@ fn strip_query(url: &str) -> &str {
 }
 
 /// The rendered key/value list, skipping blank keys.
-pub fn render_pairs(field: &str, pairs: &Value, vars: &Vars) -> Result<Vec<(String, String)>, FlowError> {
+pub fn render_pairs(
+    field: &str,
+    pairs: &Value,
+    vars: &Vars,
+    position: Position,
+) -> Result<Vec<(String, String)>, FlowError> {
     let mut out = Vec::new();
     for entry in pairs.as_array().into_iter().flatten() {
         let key = entry["key"].as_str().unwrap_or("").trim();
         if key.is_empty() {
             continue;
         }
-        out.push((key.to_owned(), vars.render(field, entry["value"].as_str().unwrap_or(""))?));
+        out.push((key.to_owned(), vars.render(position, field, entry["value"].as_str().unwrap_or(""))?));
     }
     Ok(out)
+}
+
+/// Drops the parameters Grantry owns from a URL's own query string, so an
+/// endpoint cannot put its `redirect_uri` or `state` before Grantry's.
+fn without_reserved(url: &str) -> Result<url::Url, FlowError> {
+    let mut parsed =
+        url::Url::parse(url).map_err(|e| FlowError::Config(format!("`{}` is not a URL: {e}", strip_query(url))))?;
+    if parsed.query().is_some() {
+        let kept: Vec<(String, String)> = parsed.query_pairs().into_owned().filter(|(k, _)| !is_reserved(k)).collect();
+        parsed.set_query(None);
+        if !kept.is_empty() {
+            parsed.query_pairs_mut().extend_pairs(kept.iter());
+        }
+    }
+    Ok(parsed)
 }
 
 /// The authorize URL of SPEC §4.1.
@@ -214,7 +283,8 @@ pub struct AuthorizeRequest<'a> {
 }
 
 pub fn authorize_url(req: &AuthorizeRequest<'_>, vars: &Vars) -> Result<String, FlowError> {
-    let base = vars.render("authorization_endpoint", req.provider.authorization_endpoint)?;
+    let base = vars.render_url("authorization_endpoint", req.provider.authorization_endpoint, &req.provider.hosts)?;
+    let base = without_reserved(&base)?.to_string();
     let mut params: Vec<(String, String)> = vec![
         ("response_type".into(), "code".into()),
         ("client_id".into(), req.client_id.into()),
@@ -228,7 +298,7 @@ pub fn authorize_url(req: &AuthorizeRequest<'_>, vars: &Vars) -> Result<String, 
         params.push(("code_challenge".into(), pkce_challenge(verifier)));
         params.push(("code_challenge_method".into(), "S256".into()));
     }
-    params.extend(req.extra.iter().cloned());
+    params.extend(req.extra.iter().filter(|(k, _)| !is_reserved(k)).cloned());
     append_query(&base, &params)
 }
 
@@ -250,7 +320,7 @@ pub fn token_request(
     extra_headers: &[(String, String)],
     vars: &Vars,
 ) -> Result<HttpRequest, FlowError> {
-    let url = vars.render("token_endpoint", provider.token_endpoint)?;
+    let url = vars.render_url("token_endpoint", provider.token_endpoint, &provider.hosts)?;
     let mut params: Vec<(String, String)> = Vec::new();
     match grant {
         Grant::AuthorizationCode { code, redirect_uri, code_verifier } => {
@@ -275,7 +345,7 @@ pub fn token_request(
     let mut headers: Vec<(String, String)> = vec![("Accept".into(), "application/json".into())];
     client_authentication(client, &mut params, &mut headers);
     for (k, v) in extra_params {
-        if !params.iter().any(|(pk, _)| pk == k) {
+        if !is_reserved(k) && !params.iter().any(|(pk, _)| pk == k) {
             params.push((k.clone(), v.clone()));
         }
     }
@@ -340,12 +410,12 @@ fn build(
 
 /// The custom refresh request of a provider (SPEC §4.5), rendered with `vars`
 /// (which hold `refresh_token`, `access_token` and the client's variables).
-pub fn custom_refresh_request(spec: &Value, vars: &Vars) -> Result<HttpRequest, FlowError> {
+pub fn custom_refresh_request(spec: &Value, vars: &Vars, hosts: &[HostParameter]) -> Result<HttpRequest, FlowError> {
     let method = HttpMethod::parse(spec["method"].as_str().unwrap_or("POST"));
-    let url = vars.render("refresh_request.url", spec["url"].as_str().unwrap_or(""))?;
-    let params = render_pairs("refresh_request.parameters", &spec["parameters"], vars)?;
+    let url = vars.render_url("refresh_request.url", spec["url"].as_str().unwrap_or(""), hosts)?;
+    let params = render_pairs("refresh_request.parameters", &spec["parameters"], vars, Position::Request)?;
     let mut headers: Vec<(String, String)> = vec![("Accept".into(), "application/json".into())];
-    for (k, v) in render_pairs("refresh_request.headers", &spec["headers"], vars)? {
+    for (k, v) in render_pairs("refresh_request.headers", &spec["headers"], vars, Position::Request)? {
         headers.retain(|(hk, _)| !hk.eq_ignore_ascii_case(&k));
         headers.push((k, v));
     }
@@ -383,19 +453,50 @@ pub struct TokenSet {
     pub expires_at: Option<OffsetDateTime>,
     /// The whole answer, kept sealed for provider-specific fields.
     pub raw: String,
+    /// What in the answer Grantry could not use (an expiry out of range).
+    pub warnings: Vec<String>,
 }
 
-/// The provider refused, with its `error` and `error_description` (RFC 6749 §5.2).
+/// The longest `error` Grantry keeps of a provider's answer.
+pub const MAX_ERROR: usize = 200;
+/// The longest `error_description` (and `error_uri`) kept.
+pub const MAX_ERROR_DESCRIPTION: usize = 500;
+/// The longest token lifetime taken as given: longer ones are an unknown expiry.
+const MAX_LIFETIME_SECONDS: f64 = 100.0 * 366.0 * 86_400.0;
+/// How far a provider's `created_at` may be from Grantry's clock to be believed.
+const MAX_CLOCK_SKEW: time::Duration = time::Duration::days(1);
+
+/// The provider refused, with its `error`, `error_description` and `error_uri`
+/// (RFC 6749 §5.2). A provider's answer is data: only these strings, cut to
+/// length and without control characters, are kept (issue 8).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderError {
     pub status: u16,
     pub error: String,
     pub description: Option<String>,
+    pub uri: Option<String>,
+}
+
+/// At most `max` characters of `text`, control characters dropped.
+fn bounded(text: &str, max: usize) -> String {
+    text.chars().filter(|c| !c.is_control()).take(max).collect()
 }
 
 impl ProviderError {
+    pub fn new(status: u16, error: &str, description: Option<&str>) -> ProviderError {
+        ProviderError {
+            status,
+            error: bounded(error, MAX_ERROR),
+            description: description.map(|d| bounded(d, MAX_ERROR_DESCRIPTION)),
+            uri: None,
+        }
+    }
     pub fn to_json(&self) -> Value {
-        serde_json::json!({"error": self.error, "error_description": self.description, "status": self.status})
+        let mut out = serde_json::json!({"error": self.error, "error_description": self.description, "status": self.status});
+        if let Some(uri) = &self.uri {
+            out["error_uri"] = Value::String(uri.clone());
+        }
+        out
     }
     pub fn is_invalid_grant(&self) -> bool {
         self.error == "invalid_grant"
@@ -406,11 +507,18 @@ impl ProviderError {
             None => self.error.clone(),
         }
     }
+    /// Replaces every secret the flow knows in the kept strings.
+    pub fn scrub(&mut self, scrubber: &crate::scrub::Scrubber) {
+        self.error = scrubber.scrub(&self.error);
+        self.description = self.description.as_deref().map(|d| scrubber.scrub(d));
+        self.uri = self.uri.as_deref().map(|u| scrubber.scrub(u));
+    }
 }
 
 /// Reads a token endpoint's answer: JSON or form-encoded; an `error` member or a
 /// status ≥ 400 is a failure; `expires_in`/`token_span` as number or numeric
-/// string; `created_at` (epoch seconds or RFC 3339) as the issue time.
+/// string; `created_at` (epoch seconds or RFC 3339) as the issue time. Numbers
+/// out of range make an unknown expiry with a warning, never a panic.
 pub fn parse_token_response(
     response: &HttpResponse,
     pointers: &Pointers<'_>,
@@ -418,11 +526,7 @@ pub fn parse_token_response(
 ) -> Result<TokenSet, ProviderError> {
     let text = String::from_utf8_lossy(&response.body).into_owned();
     let body = parse_body(&text, &response.content_type);
-    let fail = |error: &str, description: Option<String>| ProviderError {
-        status: response.status,
-        error: error.to_owned(),
-        description,
-    };
+    let fail = |error: &str, description: Option<String>| ProviderError::new(response.status, error, description.as_deref());
     let Some(body) = body else {
         let error = if response.status >= 500 { "server_error" } else { "invalid_response" };
         return Err(fail(
@@ -435,8 +539,10 @@ pub fn parse_token_response(
     };
     if let Some(error) = body.get("error").filter(|e| !e.is_null()) {
         let error = error.as_str().map(str::to_owned).unwrap_or_else(|| error.to_string());
-        let description = body.get("error_description").and_then(Value::as_str).map(str::to_owned);
-        return Err(fail(&error, description));
+        let description = body.get("error_description").and_then(Value::as_str);
+        let mut refused = ProviderError::new(response.status, &error, description);
+        refused.uri = body.get("error_uri").and_then(Value::as_str).map(|u| bounded(u, MAX_ERROR_DESCRIPTION));
+        return Err(refused);
     }
     if response.status >= 400 {
         let error = if response.status >= 500 { "server_error" } else { "invalid_response" };
@@ -446,26 +552,45 @@ pub fn parse_token_response(
     let Some(access_token) = text_at(pointers.access_token).filter(|t| !t.is_empty()) else {
         return Err(fail("invalid_response", Some("the token answer has no access_token".into())));
     };
-    let issued = match body.get("created_at") {
-        Some(Value::Number(n)) => n.as_i64().and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok()),
-        Some(Value::String(s)) => s
-            .parse::<i64>()
-            .ok()
-            .and_then(|secs| OffsetDateTime::from_unix_timestamp(secs).ok())
-            .or_else(|| OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()),
+    let mut warnings = Vec::new();
+    let created = match body.get("created_at") {
+        Some(Value::Number(n)) => Some(n.as_i64().and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())),
+        Some(Value::String(s)) => Some(
+            s.parse::<i64>()
+                .ok()
+                .and_then(|secs| OffsetDateTime::from_unix_timestamp(secs).ok())
+                .or_else(|| OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()),
+        ),
         _ => None,
-    }
-    .unwrap_or(now);
-    let lifetime =
-        text_at(pointers.expires_in).or_else(|| text_at("/token_span")).and_then(|s| s.trim().parse::<f64>().ok());
+    };
+    let issued = match created {
+        None => now,
+        Some(Some(t)) if (t - now).abs() <= MAX_CLOCK_SKEW => t,
+        Some(_) => {
+            warnings.push("the token answer's created_at is not a time near now; it was ignored".to_owned());
+            now
+        }
+    };
+    let lifetime = text_at(pointers.expires_in).or_else(|| text_at("/token_span"));
+    let expires_at = match lifetime.map(|s| s.trim().parse::<f64>()) {
+        None => None,
+        Some(Ok(s)) if s.is_finite() && (0.0..=MAX_LIFETIME_SECONDS).contains(&s) => {
+            issued.checked_add(time::Duration::seconds_f64(s)).filter(|t| t.year() <= 9999)
+        }
+        Some(_) => {
+            warnings.push("the token answer's expires_in is not a usable number of seconds; the expiry is unknown".to_owned());
+            None
+        }
+    };
     Ok(TokenSet {
         access_token,
         token_type: text_at(pointers.token_type).filter(|t| !t.is_empty()).unwrap_or_else(|| "Bearer".into()),
         refresh_token: text_at(pointers.refresh_token).filter(|t| !t.is_empty()),
         id_token: text_at("/id_token").filter(|t| !t.is_empty()),
-        granted_scope: text_at("/scope"),
-        expires_at: lifetime.filter(|s| s.is_finite() && *s >= 0.0).map(|s| issued + time::Duration::seconds_f64(s)),
+        granted_scope: text_at("/scope").map(|s| bounded(&s, 4096)),
+        expires_at,
         raw: text,
+        warnings,
     })
 }
 
@@ -527,11 +652,12 @@ mod tests {
 
     fn provider(method: HttpMethod) -> ProviderSettings<'static> {
         ProviderSettings {
-            authorization_endpoint: "https://{{shop}}.example.com/oauth/authorize?prompt=consent",
+            authorization_endpoint: "https://{{shop}}.example.com/oauth/authorize?prompt=consent&state=evil",
             token_endpoint: "https://{{shop}}.example.com/oauth/token",
             token_method: method,
             scope_separator: ",",
             pkce: true,
+            hosts: vec![HostParameter { key: "shop".into(), pattern: None }],
         }
     }
 
@@ -563,7 +689,7 @@ mod tests {
                 scope: &scope,
                 state: "st",
                 code_verifier: Some("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
-                extra: &[("team".into(), "T1".into())],
+                extra: &[("team".into(), "T1".into()), ("redirect_uri".into(), "https://evil.example".into())],
             },
             &vars(),
         )
@@ -685,10 +811,52 @@ mod tests {
         let spec = json!({"method": "POST", "url": "https://{{shop}}.example.com/refresh", "body_format": "json",
             "headers": [{"key": "X-Refresh", "value": "{{ refresh_token | base64_encode }}"}],
             "parameters": [{"key": "token", "value": "{{refresh_token}}"}]});
-        let req = custom_refresh_request(&spec, &v).unwrap();
+        let req = custom_refresh_request(&spec, &v, &[HostParameter { key: "shop".into(), pattern: None }]).unwrap();
         assert_eq!(req.url, "https://acme.example.com/refresh");
         assert_eq!(String::from_utf8(req.body.unwrap()).unwrap(), r#"{"token":"rt-1"}"#);
         assert!(req.headers.contains(&("X-Refresh".into(), "cnQtMQ==".into())));
+    }
+
+    #[test]
+    fn random_token_answers_never_panic_and_give_sane_expiries() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(8);
+        let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let keys = ["access_token", "expires_in", "token_span", "created_at", "token_type", "refresh_token", "scope",
+            "error", "error_description", "error_uri", "id_token"];
+        let numbers = ["1e18", "-1", "1e308", "NaN", "inf", "9223372036854775807", "253402300799", "0", "3600", "1.5", "-0"];
+        for _ in 0..5_000 {
+            let mut body = Map::new();
+            for key in keys {
+                if rng.gen_bool(0.5) {
+                    continue;
+                }
+                let value = match rng.gen_range(0..8) {
+                    0 => Value::Null,
+                    1 => Value::Bool(rng.gen()),
+                    2 => json!(rng.gen::<i64>()),
+                    3 => json!(rng.gen::<f64>() * 10f64.powi(rng.gen_range(0..300))),
+                    4 => json!(numbers[rng.gen_range(0..numbers.len())]),
+                    5 => json!("x".repeat(rng.gen_range(0..600))),
+                    6 => json!({"nested": [1, 2]}),
+                    _ => json!(["a"]),
+                };
+                body.insert(key.to_owned(), value);
+            }
+            let status = [200u16, 201, 400, 401, 500, 503][rng.gen_range(0..6)];
+            let content_type = ["application/json", "text/plain", ""][rng.gen_range(0..3)];
+            let text = if rng.gen_bool(0.9) { Value::Object(body).to_string() } else { "access_token=a&expires_in=1e18".into() };
+            match parse_token_response(&response(status, content_type, &text), &STANDARD_POINTERS, now) {
+                Ok(t) => {
+                    assert!(!t.access_token.is_empty());
+                    assert!(t.expires_at.is_none_or(|e| e.year() <= 9999 && e >= now - MAX_CLOCK_SKEW));
+                }
+                Err(e) => {
+                    assert!(e.error.chars().count() <= MAX_ERROR);
+                    assert!(e.description.as_ref().is_none_or(|d| d.chars().count() <= MAX_ERROR_DESCRIPTION));
+                }
+            }
+        }
     }
 
     #[test]

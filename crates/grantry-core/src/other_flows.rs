@@ -7,13 +7,14 @@ use secrecy::ExposeSecret;
 use serde_json::{json, Map, Value};
 
 use crate::flows::{
-    check_usable, hash_state, not_found, random_token, state_error, Authorized, CallbackOutcome, Failure, Flows, Parts,
-    STATE_TTL,
+    authorize_parameters, check_usable, misconfigured, not_found, provider_settings, random_token, state_error,
+    Authorized, CallbackOutcome, Failure, Flows, Parts, Start,
 };
 use crate::oauth1::{self, SignatureMethod, Signer};
-use crate::oauth2::{HttpMethod, HttpRequest, ProviderError, SendError};
+use crate::oauth2::{HttpMethod, HttpRequest, ProviderError, SendError, Vars};
 use crate::store::PendingState;
-use crate::{timestamp, Error, Id, Kind, Record};
+use crate::template::{HostParameter, Position};
+use crate::{Error, Id, Kind, Record};
 
 /// A request an integration wants Grantry to authorize.
 pub struct SignInput {
@@ -43,6 +44,14 @@ impl Applied {
 fn nonce() -> String {
     let bytes: [u8; 16] = rand::thread_rng().gen();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The rendered authorization endpoint of an OAuth 1.0a or generic provider.
+fn authorize_base(vars: &Vars, parts: &Parts, hosts: &[HostParameter]) -> Result<url::Url, Error> {
+    let base = vars
+        .render_url("authorization_endpoint", parts.provider.text("authorization_endpoint"), hosts)
+        .map_err(misconfigured)?;
+    url::Url::parse(&base).map_err(|e| state_error("provider_misconfigured", format!("authorization_endpoint: {e}")))
 }
 
 fn form_field(form: &[(String, String)], key: &str) -> Option<String> {
@@ -80,28 +89,26 @@ impl Flows {
         let form: Vec<(String, String)> = url::form_urlencoded::parse(text.trim().as_bytes()).into_owned().collect();
         if response.status >= 400 {
             let problem = form_field(&form, "oauth_problem").unwrap_or_else(|| format!("HTTP {}", response.status));
-            return Err(Failure::Provider(ProviderError {
-                status: response.status,
-                error: problem,
-                description: form_field(&form, "oauth_problem_advice"),
-            }));
+            let advice = form_field(&form, "oauth_problem_advice");
+            return Err(Failure::Provider(ProviderError::new(response.status, &problem, advice.as_deref())));
         }
         match (form_field(&form, "oauth_token"), form_field(&form, "oauth_token_secret")) {
             (Some(token), Some(secret)) => Ok((token, secret)),
-            _ => Err(Failure::Provider(ProviderError {
-                status: response.status,
-                error: "invalid_response".into(),
-                description: Some(format!("the {what} answer has no oauth_token and oauth_token_secret")),
-            })),
+            _ => Err(Failure::Provider(ProviderError::new(
+                response.status,
+                "invalid_response",
+                Some(&format!("the {what} answer has no oauth_token and oauth_token_secret")),
+            ))),
         }
     }
 
-    pub(crate) async fn authorize_oauth1(&self, parts: Parts, return_to: Option<&str>) -> Result<Authorized, Error> {
+    pub(crate) async fn authorize_oauth1(&self, parts: Parts, start: &Start<'_>) -> Result<Authorized, Error> {
         let (key, secret) = self.client_credentials(&parts.client)?;
         let vars = self.vars(&parts, &key, &secret);
+        let hosts = provider_settings(&parts.provider).hosts;
         let endpoint = vars
-            .render("request_token_endpoint", parts.provider.text("request_token_endpoint"))
-            .map_err(|e| state_error("provider_misconfigured", e.to_string()))?;
+            .render_url("request_token_endpoint", parts.provider.text("request_token_endpoint"), &hosts)
+            .map_err(misconfigured)?;
         let callback = self.callback_url();
         let (timestamp_now, nonce) = (self.clock.now().unix_timestamp().to_string(), nonce());
         let extra = [("oauth_callback", callback.as_str())];
@@ -123,34 +130,16 @@ impl Flows {
         {
             Ok(pair) => pair,
             Err(failure) => {
-                let message = failure.message();
-                self.record_failure(&mut auth, &failure, "failed").await?;
+                let message = self.record_failure(&mut auth, &failure, "failed").await?;
                 return Err(state_error("authorization_failed", format!("the request token call failed: {message}")));
             }
         };
         // The request token is what the provider sends back, so it keys the pending state.
-        let state_hash = hash_state(&token);
-        let now = self.clock.now();
-        self.store
-            .insert_state(&PendingState {
-                code_verifier: Some(self.sealer.seal(&token_secret, &format!("state/{state_hash}"))?),
-                state_hash,
-                authorization_id: auth.id.clone(),
-                return_to: return_to.map(str::to_owned),
-                created_at: timestamp(now),
-                expires_at: timestamp(now + STATE_TTL),
-            })
-            .await?;
-        let base = vars
-            .render("authorization_endpoint", parts.provider.text("authorization_endpoint"))
-            .map_err(|e| state_error("provider_misconfigured", e.to_string()))?;
-        let mut url = url::Url::parse(&base)
-            .map_err(|e| state_error("provider_misconfigured", format!("authorization_endpoint: {e}")))?;
+        self.keep_pending(&token, &auth.id, Some(&token_secret), start).await?;
+        let mut url = authorize_base(&vars, &parts, &hosts)?;
         url.query_pairs_mut().append_pair("oauth_token", &token);
-        let extra =
-            crate::oauth2::render_pairs("parameters", parts.auth.data.get("parameters").unwrap_or(&Value::Null), &vars)
-                .map_err(|e| Error::field("parameters", e.to_string()))?;
-        url.query_pairs_mut().extend_pairs(extra.iter());
+        let extra = authorize_parameters(&parts.auth, &vars)?;
+        url.query_pairs_mut().extend_pairs(extra.iter().filter(|(k, _)| !k.starts_with("oauth_")));
         Ok(Authorized::Redirect(url.to_string()))
     }
 
@@ -164,16 +153,12 @@ impl Flows {
         let get = |key: &str| params.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
         let mut auth = parts.auth.clone();
         let (Some(token), Some(verifier)) = (get("oauth_token"), get("oauth_verifier")) else {
-            let failure = Failure::Provider(ProviderError {
-                status: 0,
-                error: "access_denied".into(),
-                description: Some(
-                    "the provider sent no oauth_verifier: the resource owner did not grant access".into(),
-                ),
-            });
-            outcome.error = Some(failure.message());
-            self.record_failure(&mut auth, &failure, "unauthorized").await?;
-            return Ok(outcome);
+            let failure = Failure::Provider(ProviderError::new(
+                0,
+                "access_denied",
+                Some("the provider sent no oauth_verifier: the resource owner did not grant access"),
+            ));
+            return self.refused_at_callback(&mut auth, failure, outcome).await;
         };
         let token_secret = match &pending.code_verifier {
             Some(sealed) => self.sealer.open(sealed, &format!("state/{}", pending.state_hash))?,
@@ -182,8 +167,8 @@ impl Flows {
         let (key, secret) = self.client_credentials(&parts.client)?;
         let vars = self.vars(&parts, &key, &secret);
         let endpoint = vars
-            .render("token_endpoint", parts.provider.text("token_endpoint"))
-            .map_err(|e| state_error("provider_misconfigured", e.to_string()))?;
+            .render_url("token_endpoint", parts.provider.text("token_endpoint"), &provider_settings(&parts.provider).hosts)
+            .map_err(misconfigured)?;
         let (timestamp_now, nonce) = (self.clock.now().unix_timestamp().to_string(), nonce());
         let extra = [("oauth_verifier", verifier.as_str())];
         let signer = Signer {
@@ -201,8 +186,7 @@ impl Flows {
         let (access, access_secret) = match self.oauth1_token_pair(method, &endpoint, &signer, "access token").await {
             Ok(pair) => pair,
             Err(failure) => {
-                outcome.error = Some(failure.message());
-                self.record_failure(&mut auth, &failure, "failed").await?;
+                outcome.error = Some(self.record_failure(&mut auth, &failure, "failed").await?);
                 return Ok(outcome);
             }
         };
@@ -218,7 +202,7 @@ impl Flows {
         Ok(outcome)
     }
 
-    pub(crate) async fn authorize_generic(&self, parts: Parts, return_to: Option<&str>) -> Result<Authorized, Error> {
+    pub(crate) async fn authorize_generic(&self, parts: Parts, start: &Start<'_>) -> Result<Authorized, Error> {
         // A generic client may have no identifier or secret: its templates decide what to send.
         let open = |field: &str| -> Result<String, Error> {
             Ok(self.open_secret(&parts.client, field)?.map(|s| s.expose_secret().to_owned()).unwrap_or_default())
@@ -234,62 +218,46 @@ impl Flows {
             key => key,
         };
         vars.set(callback_key, callback.clone()).set("callback_token", state.clone());
-        let base = vars
-            .render("authorization_endpoint", parts.provider.text("authorization_endpoint"))
-            .map_err(|e| state_error("provider_misconfigured", e.to_string()))?;
-        let mut url = url::Url::parse(&base)
-            .map_err(|e| state_error("provider_misconfigured", format!("authorization_endpoint: {e}")))?;
+        let mut url = authorize_base(&vars, &parts, &provider_settings(&parts.provider).hosts)?;
         url.query_pairs_mut().append_pair(callback_key, &callback);
-        let extra =
-            crate::oauth2::render_pairs("parameters", parts.auth.data.get("parameters").unwrap_or(&Value::Null), &vars)
-                .map_err(|e| Error::field("parameters", e.to_string()))?;
-        url.query_pairs_mut().extend_pairs(extra.iter());
-        let now = self.clock.now();
-        self.store
-            .insert_state(&PendingState {
-                state_hash: hash_state(&state),
-                authorization_id: parts.auth.id.clone(),
-                code_verifier: None,
-                return_to: return_to.map(str::to_owned),
-                created_at: timestamp(now),
-                expires_at: timestamp(now + STATE_TTL),
-            })
-            .await?;
+        let extra = authorize_parameters(&parts.auth, &vars)?;
+        url.query_pairs_mut().extend_pairs(extra.iter().filter(|(k, _)| k != callback_key));
+        self.keep_pending(&state, &parts.auth.id, None, start).await?;
         Ok(Authorized::Redirect(url.to_string()))
     }
 
     /// The callback of a generic authorization: the parameters named in
-    /// `capture` become template parameters, and it is authorized.
+    /// `capture` are sealed into the secret field `captured` (connection
+    /// templates read them as `{{callback.<name>}}`), and it is authorized.
     pub(crate) async fn callback_generic(
         &self,
         mut auth: Record,
         params: &[(String, String)],
-        mut outcome: CallbackOutcome,
+        outcome: CallbackOutcome,
     ) -> Result<CallbackOutcome, Error> {
-        let get = |key: &str| params.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        let get = |key: &str| params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
         if let Some(error) = get("error") {
-            let failure = Failure::Provider(ProviderError { status: 0, error, description: get("error_description") });
-            outcome.error = Some(failure.message());
-            self.record_failure(&mut auth, &failure, "unauthorized").await?;
-            return Ok(outcome);
+            let failure = Failure::Provider(ProviderError::new(0, error, get("error_description")));
+            return self.refused_at_callback(&mut auth, failure, outcome).await;
         }
-        let capture: Vec<String> = auth
-            .data
-            .get("capture")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
-            .unwrap_or_default();
-        let mut pairs: Vec<Value> =
-            auth.data.get("template_parameters").and_then(Value::as_array).cloned().unwrap_or_default();
-        for name in &capture {
-            let Some(value) = get(name) else { continue };
-            pairs.retain(|p| p["key"] != name.as_str());
-            pairs.push(json!({"key": name, "value": value, "description": "captured from the callback"}));
+        let mut captured = Map::new();
+        for name in auth.data.get("capture").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+            if let Some(value) = get(name) {
+                captured.insert(name.to_owned(), Value::String(value.to_owned()));
+            }
         }
-        auth.data.insert("template_parameters".into(), Value::Array(pairs));
+        let sealed = self.sealer.seal(&Value::Object(captured).to_string(), &crate::seal_context(&auth.id, "captured"))?;
+        auth.secrets.insert("captured".into(), sealed);
         self.save_authorized(&mut auth, true).await?;
-        outcome.authorized = true;
-        Ok(outcome)
+        Ok(CallbackOutcome { authorized: true, ..outcome })
+    }
+
+    /// The values a generic callback captured, as the `callback` variable.
+    async fn captured(&self, auth: &Record) -> Result<Value, Error> {
+        Ok(match self.open_secret(auth, "captured")? {
+            Some(text) => serde_json::from_str(text.expose_secret()).unwrap_or(Value::Object(Map::new())),
+            None => Value::Object(Map::new()),
+        })
     }
 
     /// What to add to a request so that the remote API accepts it on behalf of
@@ -403,12 +371,69 @@ const NOT_FORWARDED: &[&str] = &[
     "upgrade",
     "host",
     "content-length",
-    // The caller's own credential is for Grantry, never for the remote API.
+    // The caller's own credentials are for Grantry, never for the remote API.
     "authorization",
+    "cookie",
+    // What a proxy in front of Grantry says about the caller stays here.
+    "forwarded",
+    "x-real-ip",
 ];
 
+/// Whether a header of a response or request crosses the proxy. The
+/// remote's cookies stay behind too (issue 8, "Proxy").
 pub fn is_forwarded_header(name: &str) -> bool {
     !NOT_FORWARDED.iter().any(|h| h.eq_ignore_ascii_case(name))
+        && !name.to_ascii_lowercase().starts_with("x-forwarded-")
+        && !name.eq_ignore_ascii_case("set-cookie")
+        && !name.eq_ignore_ascii_case("set-cookie2")
+}
+
+/// The caller's headers to forward: not the ones of `is_forwarded_header`,
+/// nor any that the `Connection` header names as belonging to this hop.
+fn forwarded_headers(headers: &[(String, String)]) -> Vec<(String, String)> {
+    let named: Vec<String> = headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("connection"))
+        .flat_map(|(_, v)| v.split(',').map(|n| n.trim().to_ascii_lowercase()))
+        .collect();
+    headers
+        .iter()
+        .filter(|(k, _)| is_forwarded_header(k) && !named.contains(&k.to_ascii_lowercase()))
+        .cloned()
+        .collect()
+}
+
+/// Checks the caller's path: once decoded it may hold no `.` or `..`
+/// segment, so it stays under the connection's base path.
+fn checked_path(path: &str) -> Result<&str, Error> {
+    let decoded = percent_decode(path);
+    if decoded.split(['/', '\\']).any(|segment| segment == "." || segment == "..") {
+        return Err(Error::BadRequest(
+            "the proxied path may not hold `.` or `..` segments (in any encoding); it stays under the connection's URL"
+                .into(),
+        ));
+    }
+    Ok(path.trim_start_matches('/'))
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 impl Flows {
@@ -418,6 +443,7 @@ impl Flows {
     pub async fn prepare_proxy(&self, connection_id: &Id, input: &ProxyInput) -> Result<Prepared, Error> {
         let method = HttpMethod::from_name(&input.method)
             .ok_or_else(|| Error::BadRequest(format!("the proxy does not forward {} requests", input.method)))?;
+        let path = checked_path(&input.path)?;
         let connection = self
             .store
             .get(Kind::Connection, connection_id)
@@ -428,30 +454,40 @@ impl Flows {
             None => None,
         };
         let handler_on = connection.data.get("authorization_handler").and_then(Value::as_bool).unwrap_or(false);
-        let mut vars = crate::oauth2::Vars::default();
+        let mut vars = Vars::default();
         vars.extend_pairs(connection.data.get("template_parameters").unwrap_or(&Value::Null));
         if let Some(auth) = &auth {
             vars.extend_pairs(auth.data.get("template_parameters").unwrap_or(&Value::Null));
+            if auth.rtype == "generic" {
+                vars.set_value("callback", self.captured(auth).await?);
+            }
             if handler_on {
                 self.authorization_variables(auth, &mut vars).await?;
             }
         }
-        let base = vars
-            .render("url", connection.text("url"))
-            .map_err(|e| state_error("connection_misconfigured", e.to_string()))?;
-        let mut url = format!("{}/{}", base.trim_end_matches('/'), input.path.trim_start_matches('/'));
-        let mut query: Vec<String> = input.query.iter().filter(|q| !q.is_empty()).cloned().collect();
-        let params =
-            crate::oauth2::render_pairs("parameters", connection.data.get("parameters").unwrap_or(&Value::Null), &vars)
-                .map_err(|e| state_error("connection_misconfigured", e.to_string()))?;
+        let misconfigured = |e: crate::oauth2::FlowError| match e {
+            crate::oauth2::FlowError::TooExpensive(m) => state_error("template_too_expensive", m),
+            other => state_error("connection_misconfigured", other.to_string()),
+        };
+        let hosts = HostParameter::list(connection.data.get("host_parameters"));
+        let base = vars.render_url("url", connection.text("url"), &hosts).map_err(misconfigured)?;
+        let base_path = url::Url::parse(&base).map(|u| u.path().trim_end_matches('/').to_owned()).unwrap_or_default();
+        let (base, base_query) = match base.split('#').next().unwrap_or("").split_once('?') {
+            Some((b, q)) => (b.trim_end_matches('/').to_owned(), Some(q.to_owned())),
+            None => (base.split('#').next().unwrap_or("").trim_end_matches('/').to_owned(), None),
+        };
+        let mut url = if path.is_empty() { base } else { format!("{base}/{path}") };
+        let mut query: Vec<String> =
+            base_query.into_iter().chain(input.query.iter().cloned()).filter(|q| !q.is_empty()).collect();
+        let list = |field: &str| connection.data.get(field).unwrap_or(&Value::Null);
+        let params = crate::oauth2::render_pairs("parameters", list("parameters"), &vars, Position::Request)
+            .map_err(misconfigured)?;
         if !params.is_empty() {
             query.push(crate::oauth2::encode_form(&params));
         }
-        let mut headers: Vec<(String, String)> =
-            input.headers.iter().filter(|(k, _)| is_forwarded_header(k)).cloned().collect();
+        let mut headers = forwarded_headers(&input.headers);
         for (k, v) in
-            crate::oauth2::render_pairs("headers", connection.data.get("headers").unwrap_or(&Value::Null), &vars)
-                .map_err(|e| state_error("connection_misconfigured", e.to_string()))?
+            crate::oauth2::render_pairs("headers", list("headers"), &vars, Position::Request).map_err(misconfigured)?
         {
             headers.retain(|(hk, _)| !hk.eq_ignore_ascii_case(&k));
             headers.push((k, v));
@@ -463,6 +499,9 @@ impl Flows {
             url::Url::parse(&url).ok().filter(|u| matches!(u.scheme(), "http" | "https")).ok_or_else(|| {
                 state_error("connection_misconfigured", "the connection's url does not render to an http(s) URL")
             })?;
+        if !parsed.path().starts_with(&base_path) {
+            return Err(Error::BadRequest("the proxied path leaves the connection's URL".into()));
+        }
         let mut refreshable = None;
         if let (Some(auth), false) = (&auth, handler_on) {
             let method = input.method.to_ascii_uppercase();
@@ -490,7 +529,7 @@ impl Flows {
 
     /// The variables a connection's templates see when it handles the
     /// authorization itself.
-    async fn authorization_variables(&self, auth: &Record, vars: &mut crate::oauth2::Vars) -> Result<(), Error> {
+    async fn authorization_variables(&self, auth: &Record, vars: &mut Vars) -> Result<(), Error> {
         check_usable(auth)?;
         let secret = |field: &str| -> Result<String, Error> {
             Ok(self.open_secret(auth, field)?.map(|s| s.expose_secret().to_owned()).unwrap_or_default())
@@ -528,6 +567,28 @@ impl Flows {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proxied_paths_cannot_climb_out() {
+        for bad in ["../x", "%2e%2e/x", ".%2e/x", "%2E./x", "a/./b", "a/%2E%2E%2fb", "a\\..\\b", "..%5cb"] {
+            assert!(checked_path(bad).is_err(), "{bad}");
+        }
+        assert_eq!(checked_path("/users/42/..x").ok(), Some("users/42/..x"));
+    }
+
+    #[test]
+    fn hop_headers_cookies_and_forwarding_headers_stay_behind() {
+        let h = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        let kept = forwarded_headers(&[
+            h("Cookie", "a=1"),
+            h("X-Forwarded-For", "1.2.3.4"),
+            h("Connection", "close, X-Secret-Hop"),
+            h("X-Secret-Hop", "1"),
+            h("Accept", "*/*"),
+        ]);
+        assert_eq!(kept, [h("Accept", "*/*")]);
+        assert!(!is_forwarded_header("Set-Cookie"));
+    }
 
     #[test]
     fn nonces_are_hex_and_differ() {

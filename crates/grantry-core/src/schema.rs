@@ -75,6 +75,14 @@ fn field_schema(ty: FieldType) -> Value {
         }
         FieldType::Timestamp => json!({"type": ["string", "null"], "format": "date-time"}),
         FieldType::Bool => json!({"type": "boolean"}),
+        FieldType::HostParameters => json!({
+            "type": "array",
+            "maxItems": 10,
+            "items": {"type": "object", "required": ["key"], "additionalProperties": false, "properties": {
+                "key": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                "pattern": {"type": "string", "default": crate::template::url::DEFAULT_HOST_PATTERN}
+            }}
+        }),
     }
 }
 

@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 use crate::filter::{Condition, ListQuery};
 use crate::input::{self, json_type, Input};
 use crate::store::{Store, StoreError};
+use crate::template::{self, HostParameter, Position};
 use crate::{
     seal_context, timestamp, Clock, Error, FieldErrors, FieldType, Id, Kind, NaturalKey, Record, Referrer, Sealer,
     TEMPLATE_SCOPE,
@@ -181,7 +182,7 @@ impl Records {
                     set_value(&mut record, field.name, v);
                 }
             }
-            self.apply_secrets(&mut record, &input, None)?;
+            self.apply_secrets(&mut record, &input)?;
             self.derive(&mut record, &ctx);
             validate(&record, &ctx).into_result()?;
             let mut batch = vec![record.clone()];
@@ -217,7 +218,7 @@ impl Records {
                 v => set_value(&mut record, name, v.clone()),
             }
         }
-        let secrets_changed = self.apply_secrets(&mut record, &input, Some(&existing))?;
+        let secrets_changed = self.apply_secrets(&mut record, &input)?;
         self.derive(&mut record, &ctx);
         let mut errors = validate(&record, &ctx);
         if is_template_scope(&existing) && record.name != existing.name {
@@ -260,22 +261,18 @@ impl Records {
     }
 
     /// Seals the secrets the input sets and drops the ones it clears. Says
-    /// whether any stored secret changed (a value equal to the stored one does not).
-    fn apply_secrets(&self, record: &mut Record, input: &Input, existing: Option<&Record>) -> Result<bool, Error> {
+    /// whether any secret was given or cleared: a given secret always counts as
+    /// a change, even when it equals the stored one, so that the answer is no
+    /// oracle for guessing a secret (issue 8, "Hygiene").
+    fn apply_secrets(&self, record: &mut Record, input: &Input) -> Result<bool, Error> {
         let mut changed = false;
         for (field, value) in &input.secrets {
             let context = seal_context(&record.id, field);
             match value {
                 None => changed |= record.secrets.remove(*field).is_some(),
                 Some(secret) => {
-                    let same = match existing.and_then(|e| e.secrets.get(*field)) {
-                        Some(sealed) => self.sealer.open(sealed, &context)?.expose_secret() == secret.expose_secret(),
-                        None => false,
-                    };
-                    if !same {
-                        record.secrets.insert((*field).to_owned(), self.sealer.seal(secret.expose_secret(), &context)?);
-                        changed = true;
-                    }
+                    record.secrets.insert((*field).to_owned(), self.sealer.seal(secret.expose_secret(), &context)?);
+                    changed = true;
                 }
             }
         }
@@ -726,9 +723,79 @@ fn template_scope(provider: &Record) -> Record {
 
 // ---- rules ------------------------------------------------------------------
 
+/// The templates of a record, each with its field path and where its result goes.
+fn templates_of(record: &Record) -> Vec<(String, &str, Position)> {
+    let mut out = Vec::new();
+    for field in record.kind.fields_of(&record.rtype) {
+        let value = match field.name {
+            "name" | "namespace" => Some(&Value::Null),
+            _ => record.data.get(field.name),
+        };
+        match (field.ty, field.renders, value) {
+            (FieldType::Template | FieldType::UrlTemplate, Some(position), _) => {
+                out.push((field.name.to_owned(), record.text(field.name), position));
+            }
+            (FieldType::KeyValues, Some(position), Some(Value::Array(items))) => {
+                for (i, entry) in items.iter().enumerate() {
+                    out.push((format!("{}[{i}].value", field.name), entry["value"].as_str().unwrap_or(""), position));
+                }
+            }
+            (FieldType::RefreshRequest, _, Some(spec)) => {
+                out.push(("refresh_request.url".to_owned(), spec["url"].as_str().unwrap_or(""), Position::Url));
+                for list in ["headers", "parameters"] {
+                    for (i, entry) in spec[list].as_array().into_iter().flatten().enumerate() {
+                        let path = format!("refresh_request.{list}[{i}].value");
+                        out.push((path, entry["value"].as_str().unwrap_or(""), Position::Request));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The fences of issue 8 on a record's templates: no secret variable where
+/// it may not go, and URLs whose scheme and host are literal but for
+/// declared host parameters.
+fn check_templates(record: &Record, errors: &mut FieldErrors) {
+    let hosts = HostParameter::list(record.data.get("host_parameters"));
+    for (path, text, position) in templates_of(record) {
+        if text.is_empty() {
+            continue;
+        }
+        match template::forbidden_variables(text, position) {
+            Ok(names) => {
+                for name in names {
+                    let why = if template::SECRET_VARIABLES.contains(&name.as_str()) {
+                        "holds a secret"
+                    } else {
+                        "is not public enough"
+                    };
+                    errors.add(
+                        path.as_str(),
+                        format!(
+                            "uses `{name}`, which {why} and may not go into {}; secrets go only into headers, \
+                             bodies and parameters of requests to the provider or to a connection's destination",
+                            position.describe()
+                        ),
+                    );
+                }
+            }
+            Err(message) => errors.add(path.as_str(), message),
+        }
+        if position == Position::Url {
+            if let Err(message) = template::url::check(text, &hosts) {
+                errors.add(path.as_str(), message);
+            }
+        }
+    }
+}
+
 /// The rules of SPEC §1 on a whole record, with the records it references at hand.
 fn validate(record: &Record, ctx: &Context) -> FieldErrors {
     let mut errors = FieldErrors::default();
+    check_templates(record, &mut errors);
     for field in record.kind.fields_of(&record.rtype) {
         if field.read_only || !field.is_required_for(&record.rtype) {
             continue;
@@ -803,6 +870,11 @@ fn validate(record: &Record, ctx: &Context) -> FieldErrors {
             }
         }
         Kind::Connection => {
+            for (i, entry) in record.data.get("headers").and_then(Value::as_array).into_iter().flatten().enumerate() {
+                if entry["key"].as_str().is_some_and(|k| k.eq_ignore_ascii_case("host")) {
+                    errors.add(format!("headers[{i}].key"), "`Host` follows from the connection's url and cannot be set");
+                }
+            }
             let handled_by_templates =
                 record.data.get("authorization_handler").and_then(Value::as_bool).unwrap_or(false);
             if let (Some(auth), false) = (referenced("authorization"), handled_by_templates) {

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 
+use crate::access::Role;
 use crate::filter::{Condition, ListQuery};
 use crate::{Id, Kind, NaturalKey, Record, Sealed};
 
@@ -26,9 +27,11 @@ pub enum StoreError {
 pub struct ApiToken {
     pub id: Id,
     pub name: String,
-    pub role: String,
+    pub role: Role,
     pub token_hash: String,
     pub created_at: String,
+    /// When it stops working (RFC 3339), if ever.
+    pub expires_at: Option<String>,
 }
 
 /// A pending authorize request, found again by the hash of its state.
@@ -38,6 +41,9 @@ pub struct PendingState {
     pub authorization_id: Id,
     pub code_verifier: Option<Sealed>,
     pub return_to: Option<String>,
+    /// The hash of the flow cookie of the browser session that started the
+    /// request (the UI's); its callback must come with the same cookie.
+    pub binding_hash: Option<String>,
     pub created_at: String,
     pub expires_at: String,
 }
@@ -84,6 +90,10 @@ pub trait Store: Send + Sync {
     async fn insert_api_token(&self, token: &ApiToken) -> Result<(), StoreError>;
     async fn find_api_token(&self, token_hash: &str) -> Result<Option<ApiToken>, StoreError>;
     async fn count_api_tokens(&self) -> Result<u64, StoreError>;
+    /// Every token, oldest first.
+    async fn list_api_tokens(&self) -> Result<Vec<ApiToken>, StoreError>;
+    /// Removes a token; says whether it existed.
+    async fn delete_api_token(&self, id: &Id) -> Result<bool, StoreError>;
 
     /// Stores a pending authorize request.
     async fn insert_state(&self, state: &PendingState) -> Result<(), StoreError>;

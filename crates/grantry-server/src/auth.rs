@@ -1,64 +1,127 @@
-//! API access: bearer tokens, checked against the stored hashes.
+//! API access: bearer tokens checked against the stored hashes, the role each
+//! route needs (issue 8, "Roles and API tokens"), and the throttle on failed
+//! attempts per client address.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::header::AUTHORIZATION;
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
-use grantry_core::Error;
+use grantry_core::access::{self, Action, Role};
+use grantry_core::{timestamp, Error, Id, Kind};
 
 use crate::error::ApiError;
 use crate::AppState;
 
-/// Who is calling: the token's name and role.
+/// Who is calling: the token's id, name and role.
 #[derive(Clone, Debug)]
 pub struct Caller {
+    pub token_id: Id,
     pub token_name: String,
-    pub role: String,
+    pub role: Role,
+    /// When the token stops working (RFC 3339 text, which sorts as time).
+    pub expires_at: Option<String>,
+}
+
+/// The action of an API route, from its pattern and the request's path
+/// (the `{kind}` segment). A route missing here needs the admin role.
+pub fn api_action(method: &Method, route: &str, path: &str) -> Action {
+    let kind = path.split('/').nth(3).and_then(Kind::parse);
+    let read = || kind.map(Action::Read).unwrap_or(Action::ReadSchema);
+    match route {
+        "/api/v1/{kind}" | "/api/v1/{kind}/{id}" if method == Method::GET => read(),
+        "/api/v1/{kind}" | "/api/v1/{kind}/{id}" | "/api/v1/{kind}/delete" | "/api/v1/{kind}/import" => Action::Write,
+        "/api/v1/{kind}/export" => Action::Export,
+        "/api/v1/{kind}/schema" => Action::ReadSchema,
+        "/api/v1/authorizations/{id}/authorize"
+        | "/api/v1/authorizations/{id}/refresh"
+        | "/api/v1/authorizations/{id}/cancel" => Action::Flow,
+        "/api/v1/authorizations/{id}/token"
+        | "/api/v1/authorizations/by-key/{namespace}/{name}/token"
+        | "/api/v1/authorizations/{id}/sign"
+        | "/api/v1/connections/{id}/proxy"
+        | "/api/v1/connections/{id}/proxy/{*path}" => Action::UseSecret,
+        "/api/v1/notifications" => Action::ReadNotifications,
+        _ => Action::ManageTokens,
+    }
+}
+
+/// The client address of a request (the socket's peer).
+pub fn client_address(req: &Request) -> IpAddr {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+/// The caller a token hash stands for, if the token exists and has not expired.
+pub async fn caller_for(state: &AppState, hash: &str) -> Result<Option<Arc<Caller>>, Error> {
+    let caller = match state.tokens.get(hash) {
+        Some(caller) => caller,
+        None => match state.store.find_api_token(hash).await? {
+            None => return Ok(None),
+            Some(token) => {
+                let caller = Arc::new(Caller {
+                    token_id: token.id,
+                    token_name: token.name,
+                    role: token.role,
+                    expires_at: token.expires_at,
+                });
+                state.tokens.put(hash.to_owned(), caller.clone());
+                caller
+            }
+        },
+    };
+    let now = timestamp(state.clock.now());
+    Ok(caller.expires_at.as_deref().is_none_or(|at| at > now.as_str()).then_some(caller))
 }
 
 pub async fn require_token(State(state): State<AppState>, mut req: Request, next: Next) -> Result<Response, ApiError> {
+    let address = client_address(&req);
+    state.bearer_failures.check(address, "API requests")?;
     let header = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
     let token = header
         .strip_prefix("Bearer ")
         .or_else(|| header.strip_prefix("bearer "))
         .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            Error::Unauthorized("this endpoint needs an API token: send `Authorization: Bearer <token>`".into())
-        })?;
-    let hash = grantry_crypto::hash_api_token(token);
-    let caller = match state.tokens.get(&hash) {
-        Some(caller) => caller,
-        None => {
-            let found = state.store.find_api_token(&hash).await.map_err(Error::from)?;
-            let token = found.ok_or_else(|| {
-                Error::Unauthorized(
-                    "the API token is not valid; mint one with `grantry token create --name NAME`".into(),
-                )
-            })?;
-            let caller = Arc::new(Caller { token_name: token.name, role: token.role });
-            state.tokens.put(hash, caller.clone());
-            caller
-        }
+        .filter(|t| !t.is_empty());
+    let Some(token) = token else {
+        state.bearer_failures.fail(address);
+        return Err(Error::Unauthorized("this endpoint needs an API token: send `Authorization: Bearer <token>`".into())
+            .into());
     };
+    let Some(caller) = caller_for(&state, &grantry_crypto::hash_api_token(token)).await? else {
+        state.bearer_failures.fail(address);
+        return Err(Error::Unauthorized(
+            "the API token is not valid (unknown, revoked or expired); mint one with `grantry token create --name NAME`"
+                .into(),
+        )
+        .into());
+    };
+    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_default();
+    let action = api_action(req.method(), &route, req.uri().path());
+    if !caller.role.may(action) {
+        return Err(access::forbidden(caller.role, action).into());
+    }
     req.extensions_mut().insert(caller);
     Ok(next.run(req).await)
 }
 
 /// Known token hashes, so that a request needs no database read to be
-/// authenticated. Only valid tokens are kept, each for `TTL`: a token removed
-/// from the database stops working within that time.
+/// authenticated. Only valid tokens are kept, each for `TTL`: a token revoked
+/// by this process is dropped at once, one removed by another within `TTL`.
 #[derive(Default)]
 pub struct TokenCache {
     entries: RwLock<HashMap<String, (Instant, Arc<Caller>)>>,
 }
 
 impl TokenCache {
-    const TTL: Duration = Duration::from_secs(30);
+    const TTL: Duration = Duration::from_secs(5);
 
     fn get(&self, hash: &str) -> Option<Arc<Caller>> {
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
@@ -69,5 +132,85 @@ impl TokenCache {
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
         entries.retain(|_, (at, _)| at.elapsed() < Self::TTL);
         entries.insert(hash, (Instant::now(), caller));
+    }
+
+    /// Forgets a revoked token.
+    pub fn forget(&self, token_id: &Id) {
+        self.entries.write().unwrap_or_else(|p| p.into_inner()).retain(|_, (_, c)| &c.token_id != token_id);
+    }
+}
+
+/// Failed attempts per client address: after `LIMIT` failures within
+/// `WINDOW`, every attempt of that kind from that address is refused until the
+/// window has passed. Sign-in and bearer tokens each have their own.
+#[derive(Default)]
+pub struct Throttle {
+    failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl Throttle {
+    pub const LIMIT: u32 = 10;
+    pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+    /// Addresses remembered at most, so that a flood of addresses cannot fill memory.
+    const MAX_ADDRESSES: usize = 100_000;
+
+    /// `Err` with the seconds to wait when `address` is throttled.
+    pub fn check(&self, address: IpAddr, what: &str) -> Result<(), Error> {
+        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        match failures.get(&address) {
+            Some((start, count)) if *count >= Self::LIMIT && start.elapsed() < Self::WINDOW => {
+                let retry_after = (Self::WINDOW - start.elapsed()).as_secs().max(1);
+                Err(Error::TooManyRequests {
+                    message: format!(
+                        "too many failed attempts from this address; {what} are refused for {retry_after} more seconds"
+                    ),
+                    retry_after,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub fn fail(&self, address: IpAddr) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if failures.len() >= Self::MAX_ADDRESSES {
+            failures.retain(|_, (start, _)| start.elapsed() < Self::WINDOW);
+        }
+        let entry = failures.entry(address).or_insert((Instant::now(), 0));
+        if entry.0.elapsed() >= Self::WINDOW {
+            *entry = (Instant::now(), 0);
+        }
+        entry.1 += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_needs_the_action_of_its_kind() {
+        let get = Method::GET;
+        let post = Method::POST;
+        assert_eq!(api_action(&get, "/api/v1/{kind}", "/api/v1/clients"), Action::Read(Kind::Client));
+        assert_eq!(api_action(&post, "/api/v1/{kind}", "/api/v1/clients"), Action::Write);
+        assert_eq!(api_action(&Method::DELETE, "/api/v1/{kind}/{id}", "/api/v1/clients/x"), Action::Write);
+        assert_eq!(api_action(&post, "/api/v1/{kind}/export", "/api/v1/clients/export"), Action::Export);
+        assert_eq!(api_action(&get, "/api/v1/authorizations/{id}/token", "/api/v1/authorizations/x/token"), Action::UseSecret);
+        assert_eq!(api_action(&post, "/api/v1/authorizations/{id}/cancel", "/x"), Action::Flow);
+        assert_eq!(api_action(&get, "/api/v1/api-tokens", "/api/v1/api-tokens"), Action::ManageTokens);
+        assert_eq!(api_action(&get, "/something/new", "/something/new"), Action::ManageTokens);
+    }
+
+    #[test]
+    fn ten_failures_close_the_door_for_that_address_only() {
+        let throttle = Throttle::default();
+        let (a, b) = (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)));
+        for _ in 0..Throttle::LIMIT {
+            assert!(throttle.check(a, "x").is_ok());
+            throttle.fail(a);
+        }
+        assert!(matches!(throttle.check(a, "x"), Err(Error::TooManyRequests { retry_after, .. }) if retry_after > 800));
+        assert!(throttle.check(b, "x").is_ok());
     }
 }

@@ -19,11 +19,13 @@ impl From<Error> for ApiError {
 /// a test pins this table.
 pub fn status_and_code(e: &Error) -> (StatusCode, &'static str) {
     match e {
-        Error::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+        Error::Validation(fields) => (StatusCode::UNPROCESSABLE_ENTITY, fields.code()),
         Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
         Error::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
         Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
         Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+        Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+        Error::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
         Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
         Error::State { code, .. } => (StatusCode::CONFLICT, code),
         Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "provider_unavailable"),
@@ -59,6 +61,9 @@ impl IntoResponse for ApiError {
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if let Error::TooManyRequests { retry_after, .. } = &self.0 {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+        }
         response
     }
 }
@@ -76,6 +81,9 @@ mod tests {
             (Error::Conflict { message: String::new(), referrers: vec![] }, 409, "conflict"),
             (Error::BadRequest(String::new()), 400, "bad_request"),
             (Error::Unauthorized(String::new()), 401, "unauthorized"),
+            (Error::Forbidden(String::new()), 403, "forbidden"),
+            (Error::TooManyRequests { message: String::new(), retry_after: 1 }, 429, "too_many_requests"),
+            (Error::Validation(FieldErrors(Default::default(), Some("template_too_expensive"))), 422, "template_too_expensive"),
             (Error::PayloadTooLarge(String::new()), 413, "payload_too_large"),
             (Error::State { code: "token_expired", message: String::new() }, 409, "token_expired"),
             (Error::Unavailable(String::new()), 503, "provider_unavailable"),

@@ -9,12 +9,13 @@ mod oauth;
 pub mod openapi;
 pub mod outbound;
 mod proxy;
+pub mod tokens;
 pub mod ui;
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -22,7 +23,7 @@ use axum::{Json, Router};
 use grantry_core::flows::Flows;
 use grantry_core::service::Records;
 use grantry_core::store::Store;
-use grantry_core::Error;
+use grantry_core::{Clock, Error};
 use serde_json::json;
 
 use crate::error::ApiError;
@@ -39,6 +40,19 @@ pub struct AppState {
     pub ui: Arc<ui::Sessions>,
     /// API tokens seen lately (see `auth::TokenCache`).
     pub tokens: Arc<auth::TokenCache>,
+    pub clock: Arc<dyn Clock>,
+    /// Failed bearer tokens per client address.
+    pub bearer_failures: Arc<auth::Throttle>,
+    /// Failed UI sign-ins per client address, counted apart.
+    pub sign_in_failures: Arc<auth::Throttle>,
+}
+
+impl AppState {
+    /// Whether browsers reach Grantry over https: cookies are `Secure` and
+    /// answers carry `Strict-Transport-Security`.
+    pub fn secure(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
 }
 
 pub fn router(state: AppState) -> Router {
@@ -58,6 +72,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/connections/{id}/proxy", any(proxy::forward))
         .route("/api/v1/connections/{id}/proxy/{*path}", any(proxy::forward))
         .route("/api/v1/notifications", get(oauth::notifications))
+        .route("/api/v1/api-tokens", get(tokens::list).post(tokens::create))
+        .route("/api/v1/api-tokens/{id}", axum::routing::delete(tokens::revoke))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
     Router::new()
         .route("/healthz", get(healthz))
@@ -70,8 +86,21 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
+        .layer(middleware::from_fn_with_state(state.clone(), transport_security))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// Under an https public URL, browsers are told to stay on https.
+async fn transport_security(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    if state.secure() {
+        response.headers_mut().insert(
+            axum::http::header::STRICT_TRANSPORT_SECURITY,
+            axum::http::HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    response
 }
 
 async fn healthz() -> Json<serde_json::Value> {
@@ -88,10 +117,14 @@ async fn method_not_allowed(req: Request) -> Response {
 }
 
 /// One line per request: method, path (never the query or headers, which may
-/// carry tokens), status and time taken.
+/// carry tokens; never the state a generic callback carries in its path),
+/// status and time taken.
 async fn log_request(req: Request, next: Next) -> Response {
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    let path = match req.uri().path() {
+        p if p.starts_with("/oauth/callback/") => "/oauth/callback/{state}".to_owned(),
+        p => p.to_owned(),
+    };
     let started = Instant::now();
     let response = next.run(req).await;
     tracing::info!(%method, %path, status = response.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");

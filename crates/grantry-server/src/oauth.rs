@@ -2,11 +2,11 @@
 //! is the credential), fresh tokens, refresh, cancel and notifications.
 
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use grantry_core::filter::{DEFAULT_PER_PAGE, MAX_PER_PAGE};
-use grantry_core::flows::{Authorized, FreshToken};
+use grantry_core::flows::{Authorized, FreshToken, Start};
 use grantry_core::other_flows::SignInput;
 use grantry_core::store::NotificationQuery;
 use grantry_core::{Error, Id};
@@ -38,7 +38,8 @@ pub async fn authorize(
             .into())
         }
     };
-    match state.flows.authorize(&Id::from_string(id), return_to.as_deref()).await? {
+    let start = Start { return_to: return_to.as_deref(), binding: None };
+    match state.flows.authorize(&Id::from_string(id), &start).await? {
         Authorized::Redirect(url) => Ok(Json(json!({"authorize_url": url})).into_response()),
         Authorized::Record(record) => Ok(Json(record).into_response()),
     }
@@ -52,16 +53,19 @@ fn see_other(location: &str) -> Response {
 pub async fn callback_with_state(
     State(state): State<AppState>,
     Path(token): Path<String>,
+    headers: HeaderMap,
     QueryPairs(mut pairs): QueryPairs,
 ) -> Response {
     pairs.retain(|(k, _)| k != "state");
     pairs.push(("state".into(), token));
-    callback(State(state), QueryPairs(pairs)).await
+    callback(State(state), headers, QueryPairs(pairs)).await
 }
 
 /// The provider sends the browser here with `code` or `error`, and `state`.
-pub async fn callback(State(state): State<AppState>, QueryPairs(pairs): QueryPairs) -> Response {
-    match state.flows.callback(&pairs).await {
+/// A flow started from the UI also finds its flow cookie here.
+pub async fn callback(State(state): State<AppState>, headers: HeaderMap, QueryPairs(pairs): QueryPairs) -> Response {
+    let binding = crate::ui::flow_cookie(&headers);
+    match state.flows.callback(&pairs, binding.as_deref()).await {
         Ok(outcome) => {
             let mut params = vec![
                 ("authorization", outcome.authorization_id.to_string()),
@@ -200,7 +204,7 @@ pub async fn notifications(State(state): State<AppState>, QueryPairs(pairs): Que
 pub async fn sign(State(state): State<AppState>, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult {
     let input = sign_input(&body)?;
     let applied = state.flows.sign(&Id::from_string(id), &input).await?;
-    Ok(Json(applied.to_json()).into_response())
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(applied.to_json())).into_response())
 }
 
 fn sign_input(body: &Value) -> Result<SignInput, Error> {

@@ -1,8 +1,8 @@
-//! The one outgoing HTTP client: a timeout, no redirects, a 1 MiB answer cap,
-//! and a refusal to call link-local / cloud-metadata addresses (and, when
-//! configured, private ones), checked on the addresses DNS gives.
+//! The one outgoing HTTP client: a timeout, no redirects, no proxy from the
+//! environment, a 1 MiB answer cap, and the address rules of issue 8
+//! ("Secure by default"), checked on the addresses DNS gives.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,42 +13,159 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 /// The largest answer read from a remote server.
 pub const MAX_ANSWER: usize = 1024 * 1024;
 
-#[derive(Clone, Copy, Debug)]
+/// A network in CIDR notation (`10.0.0.0/8`, `::1/128`; a bare address is one host).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Network {
+    address: IpAddr,
+    prefix: u8,
+}
+
+impl Network {
+    pub fn parse(text: &str) -> Result<Network, String> {
+        let text = text.trim();
+        let (address, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (text, None),
+        };
+        let address: IpAddr = address.parse().map_err(|_| format!("`{text}` is not an address or CIDR network"))?;
+        let max = if address.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("`{text}` has a bad prefix length"))?,
+            None => max,
+        };
+        Ok(Network { address, prefix })
+    }
+
+    pub fn contains(self, ip: IpAddr) -> bool {
+        match (self.address, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => prefix_match(&net.octets(), &ip.octets(), self.prefix),
+            (IpAddr::V6(net), IpAddr::V6(ip)) => prefix_match(&net.octets(), &ip.octets(), self.prefix),
+            _ => false,
+        }
+    }
+}
+
+fn prefix_match(net: &[u8], ip: &[u8], prefix: u8) -> bool {
+    let (whole, rest) = (usize::from(prefix / 8), prefix % 8);
+    net[..whole] == ip[..whole] && (rest == 0 || (net[whole] ^ ip[whole]) & (0xff << (8 - rest)) == 0)
+}
+
+/// Where Grantry may connect: public addresses, and the loopback, private or
+/// special ones an operator allows; metadata and other never-useful
+/// addresses never.
+#[derive(Clone, Debug, Default)]
 pub struct AddressPolicy {
-    pub deny_private: bool,
+    pub allowed: Vec<Network>,
+}
+
+/// The IPv4 addresses an IPv6 address stands for (mapped, compatible, NAT64,
+/// 6to4, Teredo server and client): it is judged by them.
+fn embedded_v4(v6: Ipv6Addr) -> Vec<Ipv4Addr> {
+    let o = v6.octets();
+    let s = v6.segments();
+    let v4 = |a: u8, b: u8, c: u8, d: u8| Ipv4Addr::new(a, b, c, d);
+    let mut out = Vec::new();
+    if let Some(mapped) = v6.to_ipv4_mapped() {
+        out.push(mapped);
+    }
+    if s[..6] == [0; 6] && !(s[6] == 0 && s[7] <= 1) {
+        out.push(v4(o[12], o[13], o[14], o[15]));
+    }
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        out.push(v4(o[12], o[13], o[14], o[15]));
+    }
+    if s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1 {
+        out.push(v4(o[6], o[7], o[9], o[10]));
+    }
+    if s[0] == 0x2002 {
+        out.push(v4(o[2], o[3], o[4], o[5]));
+    }
+    if s[0] == 0x2001 && s[1] == 0 {
+        out.push(v4(o[4], o[5], o[6], o[7]));
+        out.push(v4(!o[12], !o[13], !o[14], !o[15]));
+    }
+    out
+}
+
+/// Refused whatever the allow-list says: link-local and cloud metadata,
+/// unspecified, multicast, broadcast and 240/4.
+fn never(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_link_local()
+                || v4 == Ipv4Addr::new(100, 100, 100, 200)
+                || o[0] == 0
+                || v4.is_multicast()
+                || o[0] >= 240
+        }
+        IpAddr::V6(v6) => {
+            v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6.is_unspecified()
+                || v6.is_multicast()
+        }
+    }
+}
+
+/// Loopback, private and special-purpose ranges: refused unless allowed.
+fn special(ip: IpAddr) -> bool {
+    const V4: &[(u8, u8, u8, u8, u8)] = &[
+        (127, 0, 0, 0, 8),
+        (10, 0, 0, 0, 8),
+        (172, 16, 0, 0, 12),
+        (192, 168, 0, 0, 16),
+        (100, 64, 0, 0, 10),
+        (198, 18, 0, 0, 15),
+        (192, 0, 0, 0, 24),
+        (192, 0, 2, 0, 24),
+        (198, 51, 100, 0, 24),
+        (203, 0, 113, 0, 24),
+        (192, 88, 99, 0, 24),
+    ];
+    match ip {
+        IpAddr::V4(v4) => V4.iter().any(|&(a, b, c, d, p)| {
+            Network { address: IpAddr::V4(Ipv4Addr::new(a, b, c, d)), prefix: p }.contains(IpAddr::V4(v4))
+        }),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            v6.is_loopback()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfec0
+                || (s[0] == 0x2001 && s[1] == 0xdb8)
+                || (s[0] == 0x100 && s[1..4] == [0, 0, 0])
+                || (s[0] == 0x2001 && s[1] < 0x200)
+        }
+    }
 }
 
 impl AddressPolicy {
+    fn allowed_by_list(&self, ip: IpAddr) -> bool {
+        self.allowed.iter().any(|n| n.contains(ip))
+    }
+
     /// Whether Grantry may connect to `ip`.
-    pub fn allows(self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
-            v4 => v4,
-        };
-        // Link-local ranges hold the cloud metadata services (169.254.169.254, fd00:ec2::254).
-        let metadata = match ip {
-            IpAddr::V4(v4) => v4.is_link_local(),
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        let judged: Vec<IpAddr> = match ip {
             IpAddr::V6(v6) => {
-                v6 == std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)
-                    || (v6.segments()[0] & 0xffc0) == 0xfe80
+                let embedded = embedded_v4(v6);
+                if embedded.is_empty() {
+                    vec![ip]
+                } else {
+                    embedded.into_iter().map(IpAddr::V4).collect()
+                }
             }
+            v4 => vec![v4],
         };
-        if metadata {
+        if never(ip) || judged.iter().any(|a| never(*a)) {
             return false;
         }
-        if !self.deny_private {
+        if judged.iter().all(|a| !special(*a)) {
             return true;
         }
-        match ip {
-            IpAddr::V4(v4) => {
-                !(v4.is_private()
-                    || v4.is_loopback()
-                    || v4.is_unspecified()
-                    || v4.is_broadcast()
-                    || v4.octets()[0] == 0)
-            }
-            IpAddr::V6(v6) => !(v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xfe00) == 0xfc00),
-        }
+        // Loopback, private or special: only what the operator allowed, as
+        // given or as the IPv4 address it stands for.
+        self.allowed_by_list(ip) || judged.iter().all(|a| self.allowed_by_list(*a))
     }
 }
 
@@ -65,12 +182,12 @@ impl std::fmt::Display for Forbidden {
 impl std::error::Error for Forbidden {}
 
 struct CheckedResolver {
-    policy: AddressPolicy,
+    policy: Arc<AddressPolicy>,
 }
 
 impl Resolve for CheckedResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let policy = self.policy;
+        let policy = self.policy.clone();
         Box::pin(async move {
             let host = name.as_str().to_owned();
             let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
@@ -85,16 +202,19 @@ impl Resolve for CheckedResolver {
 
 pub struct Outbound {
     client: reqwest::Client,
-    policy: AddressPolicy,
+    policy: Arc<AddressPolicy>,
 }
 
 impl Outbound {
     pub fn new(timeout: Duration, policy: AddressPolicy) -> Result<Outbound, String> {
+        let policy = Arc::new(policy);
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(CheckedResolver { policy }))
+            // HTTP_PROXY and friends would send requests past the address check.
+            .no_proxy()
+            .dns_resolver(Arc::new(CheckedResolver { policy: policy.clone() }))
             .user_agent(concat!("Grantry/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("the outgoing HTTP client could not be built: {e}"))?;
@@ -118,12 +238,17 @@ impl Outbound {
     /// body is the caller's to read (the proxy streams it).
     pub async fn start(&self, request: HttpRequest) -> Result<reqwest::Response, SendError> {
         let url = reqwest::Url::parse(&request.url).map_err(|e| SendError::Refused(format!("not a URL: {e}")))?;
-        let host = url.host_str().unwrap_or("").trim_matches(|c| c == '[' || c == ']');
         // Literal addresses skip DNS, so they are checked here.
-        if let Ok(ip) = host.parse::<IpAddr>() {
-            if !self.policy.allows(ip) {
-                return Err(SendError::Refused(format!("{host} is an address Grantry may not call")));
-            }
+        let literal = match url.host() {
+            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            Some(url::Host::Domain(_)) => None,
+            None => return Err(SendError::Refused("the URL has no host".into())),
+        };
+        if let Some(ip) = literal.filter(|ip| !self.policy.allows(*ip)) {
+            return Err(SendError::Refused(format!(
+                "{ip} is an address Grantry may not call (see GRANTRY_ALLOWED_NETWORKS)"
+            )));
         }
         let method = reqwest::Method::from_bytes(request.method.as_str().as_bytes()).unwrap_or(reqwest::Method::GET);
         let mut builder = self.client.request(method, url);
@@ -186,22 +311,71 @@ mod tests {
     use super::*;
 
     fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+        s.parse().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    }
+
+    fn policy(allowed: &[&str]) -> AddressPolicy {
+        AddressPolicy { allowed: allowed.iter().filter_map(|n| Network::parse(n).ok()).collect() }
     }
 
     #[test]
-    fn metadata_addresses_are_always_refused_and_private_ones_on_request() {
-        let open = AddressPolicy { deny_private: false };
-        let closed = AddressPolicy { deny_private: true };
-        for forbidden in ["169.254.169.254", "fd00:ec2::254", "::ffff:169.254.169.254", "fe80::1"] {
-            assert!(!open.allows(ip(forbidden)), "{forbidden}");
-            assert!(!closed.allows(ip(forbidden)), "{forbidden}");
+    fn metadata_and_special_addresses_are_refused_whatever_is_allowed() {
+        let everything = policy(&["0.0.0.0/0", "::/0"]);
+        let default = policy(&[]);
+        for forbidden in [
+            "169.254.169.254",
+            "100.100.100.200",
+            "fd00:ec2::254",
+            "::ffff:169.254.169.254",
+            "::169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1:a9fe:a9:fe00::",
+            "2002:a9fe:a9fe::1",
+            "2001:0:4136:e378:8000:63bf:5601:5601",
+            "fe80::1",
+            "0.0.0.0",
+            "::",
+            "224.0.0.1",
+            "ff02::1",
+            "255.255.255.255",
+            "240.0.0.1",
+        ] {
+            assert!(!everything.allows(ip(forbidden)), "{forbidden} with everything allowed");
+            assert!(!default.allows(ip(forbidden)), "{forbidden}");
         }
-        for private in ["127.0.0.1", "10.1.2.3", "192.168.0.1", "172.16.5.4", "::1", "fd12::1"] {
-            assert!(open.allows(ip(private)), "{private}");
-            assert!(!closed.allows(ip(private)), "{private}");
+    }
+
+    #[test]
+    fn loopback_private_and_special_ranges_need_the_allow_list() {
+        let default = policy(&[]);
+        let loopback = policy(&["127.0.0.0/8", "::1/128"]);
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "172.16.5.4",
+            "100.64.0.1",
+            "198.18.0.1",
+            "::1",
+            "fd12::1",
+            "fec0::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "2002:7f00:1::",
+        ] {
+            assert!(!default.allows(ip(private)), "{private}");
         }
-        assert!(closed.allows(ip("93.184.216.34")));
-        assert!(closed.allows(ip("2606:4700::1111")));
+        assert!(loopback.allows(ip("127.0.0.1")) && loopback.allows(ip("::1")) && loopback.allows(ip("::ffff:127.0.0.1")));
+        assert!(!loopback.allows(ip("10.1.2.3")));
+        for public in ["93.184.216.34", "2606:4700::1111", "::ffff:93.184.216.34", "64:ff9b::5db8:d822"] {
+            assert!(default.allows(ip(public)), "{public}");
+        }
+    }
+
+    #[test]
+    fn networks_parse_with_or_without_a_prefix() {
+        assert!(Network::parse("10.0.0.0/8").is_ok_and(|n| n.contains(ip("10.255.0.1")) && !n.contains(ip("11.0.0.1"))));
+        assert!(Network::parse("::1").is_ok_and(|n| n.contains(ip("::1"))));
+        assert!(Network::parse("10.0.0.0/33").is_err() && Network::parse("nope").is_err());
     }
 }

@@ -6,7 +6,7 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Path, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use futures_util::StreamExt as _;
 use grantry_core::oauth2::{HttpRequest, SendError};
@@ -81,10 +81,17 @@ pub async fn forward(
     }
     let mut builder = Response::builder().status(response.status().as_u16());
     for (name, value) in response.headers() {
-        if is_forwarded_header(name.as_str()) || name == "content-length" {
+        let ours = [header::CACHE_CONTROL, header::X_CONTENT_TYPE_OPTIONS, header::CONTENT_SECURITY_POLICY];
+        if (is_forwarded_header(name.as_str()) || name == "content-length") && !ours.contains(name) {
             builder = builder.header(name, value);
         }
     }
+    // The answer carries what the remote API gave for this caller: never kept
+    // by caches, never sniffed into another type, never run as a page of Grantry's.
+    builder = builder
+        .header(header::CACHE_CONTROL, "no-store")
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .header(header::CONTENT_SECURITY_POLICY, "sandbox");
     let mut sent = 0usize;
     let stream = response.bytes_stream().map(move |chunk| {
         let chunk = chunk.map_err(std::io::Error::other)?;

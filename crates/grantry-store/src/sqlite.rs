@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use grantry_core::filter::{Condition, FilterValue, ListQuery, Op, Sort, Target};
 use grantry_core::store::{ApiToken, Notification, NotificationQuery, PendingState, Store, StoreError};
+use grantry_core::access::Role;
 use grantry_core::{Id, Kind, NaturalKey, Record, Sealed};
 use serde_json::{Map, Value};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
@@ -90,6 +91,20 @@ fn row_to_record(row: &SqliteRow) -> Result<Record, StoreError> {
         origin: row.try_get("origin").map_err(backend)?,
         created_at: row.try_get("created_at").map_err(backend)?,
         updated_at: row.try_get("updated_at").map_err(backend)?,
+    })
+}
+
+const TOKEN_COLUMNS: &str = "id, name, role, token_hash, created_at, expires_at";
+
+fn row_to_token(row: &SqliteRow) -> Result<ApiToken, StoreError> {
+    let role: String = row.try_get("role").map_err(backend)?;
+    Ok(ApiToken {
+        id: Id::from_string(row.try_get::<String, _>("id").map_err(backend)?),
+        name: row.try_get("name").map_err(backend)?,
+        role: Role::parse(&role).ok_or_else(|| StoreError::Backend(format!("unknown role {role} in storage")))?,
+        token_hash: row.try_get("token_hash").map_err(backend)?,
+        created_at: row.try_get("created_at").map_err(backend)?,
+        expires_at: row.try_get("expires_at").map_err(backend)?,
     })
 }
 
@@ -425,34 +440,45 @@ impl Store for SqliteStore {
     }
 
     async fn insert_api_token(&self, token: &ApiToken) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO api_tokens (id, name, role, token_hash, created_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(token.id.as_str())
-            .bind(&token.name)
-            .bind(&token.role)
-            .bind(&token.token_hash)
-            .bind(&token.created_at)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO api_tokens (id, name, role, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(token.id.as_str())
+        .bind(&token.name)
+        .bind(token.role.as_str())
+        .bind(&token.token_hash)
+        .bind(&token.created_at)
+        .bind(token.expires_at.as_deref())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
         Ok(())
     }
 
     async fn find_api_token(&self, token_hash: &str) -> Result<Option<ApiToken>, StoreError> {
-        let row = sqlx::query("SELECT id, name, role, token_hash, created_at FROM api_tokens WHERE token_hash = ?")
+        let row = sqlx::query(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE token_hash = ?"))
             .bind(token_hash)
             .fetch_optional(&self.pool)
             .await
             .map_err(backend)?;
-        row.map(|row| {
-            Ok(ApiToken {
-                id: Id::from_string(row.try_get::<String, _>("id").map_err(backend)?),
-                name: row.try_get("name").map_err(backend)?,
-                role: row.try_get("role").map_err(backend)?,
-                token_hash: row.try_get("token_hash").map_err(backend)?,
-                created_at: row.try_get("created_at").map_err(backend)?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(row_to_token).transpose()
+    }
+
+    async fn list_api_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at, id"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(row_to_token).collect()
+    }
+
+    async fn delete_api_token(&self, id: &Id) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM api_tokens WHERE id = ?")
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn count_api_tokens(&self) -> Result<u64, StoreError> {
@@ -463,12 +489,13 @@ impl Store for SqliteStore {
 
     async fn insert_state(&self, state: &PendingState) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO oauth_states (state_hash, authorization_id, code_verifier, return_to, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO oauth_states (state_hash, authorization_id, code_verifier, return_to, binding_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&state.state_hash)
         .bind(state.authorization_id.as_str())
         .bind(state.code_verifier.as_ref().map(|s| s.0.as_str()))
         .bind(state.return_to.as_deref())
+        .bind(state.binding_hash.as_deref())
         .bind(&state.created_at)
         .bind(&state.expires_at)
         .execute(&self.pool)
@@ -479,7 +506,7 @@ impl Store for SqliteStore {
 
     async fn take_state(&self, state_hash: &str) -> Result<Option<PendingState>, StoreError> {
         let row = sqlx::query(
-            "DELETE FROM oauth_states WHERE state_hash = ? RETURNING state_hash, authorization_id, code_verifier, return_to, created_at, expires_at",
+            "DELETE FROM oauth_states WHERE state_hash = ? RETURNING state_hash, authorization_id, code_verifier, return_to, binding_hash, created_at, expires_at",
         )
         .bind(state_hash)
         .fetch_optional(&self.pool)
@@ -491,6 +518,7 @@ impl Store for SqliteStore {
                 authorization_id: Id::from_string(row.try_get::<String, _>("authorization_id").map_err(backend)?),
                 code_verifier: row.try_get::<Option<String>, _>("code_verifier").map_err(backend)?.map(Sealed),
                 return_to: row.try_get("return_to").map_err(backend)?,
+                binding_hash: row.try_get("binding_hash").map_err(backend)?,
                 created_at: row.try_get("created_at").map_err(backend)?,
                 expires_at: row.try_get("expires_at").map_err(backend)?,
             })

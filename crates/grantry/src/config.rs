@@ -25,12 +25,18 @@ impl Config {
         let data_dir = args.data_dir;
         fs::create_dir_all(&data_dir)
             .with_context(|| format!("cannot create the data folder {}", data_dir.display()))?;
+        // The folder holds sealed secrets and, by default, the key that opens them.
+        restrict(&data_dir, 0o700)?;
         let database_url = match std::env::var("GRANTRY_DATABASE_URL") {
             Ok(url) if !url.trim().is_empty() => url.trim().to_owned(),
             _ => format!("sqlite://{}", data_dir.join("grantry.db").display()),
         };
-        if !database_url.starts_with("sqlite:") {
+        let Some(path) = database_url.strip_prefix("sqlite://").or_else(|| database_url.strip_prefix("sqlite:")) else {
             bail!("GRANTRY_DATABASE_URL must be a sqlite: URL; PostgreSQL support is not built yet");
+        };
+        let path = PathBuf::from(path.split('?').next().unwrap_or(path));
+        if !path.as_os_str().is_empty() && path.as_os_str() != ":memory:" {
+            private_file(&path)?;
         }
         Ok(Config { data_dir, database_url })
     }
@@ -67,7 +73,54 @@ impl Config {
     }
 }
 
+/// Sets the permission bits of an existing path (unix).
+fn restrict(path: &Path, mode: u32) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot restrict the permissions of {}", path.display()))?;
+    }
+    let _ = (path, mode);
+    Ok(())
+}
+
+/// Creates the database file readable by its owner only, before SQLite does:
+/// SQLite gives its -wal and -shm files the mode of the database file.
+fn private_file(path: &Path) -> anyhow::Result<()> {
+    if !path.exists() {
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(path).with_context(|| format!("cannot create the database file {}", path.display()))?;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", path.display()));
+        if file.exists() {
+            restrict(&file, 0o600)?;
+        }
+    }
+    Ok(())
+}
+
 fn read_key(path: &Path) -> anyhow::Result<MasterKey> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = fs::metadata(path)
+            .with_context(|| format!("cannot read the master key file {}", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            bail!(
+                "the master key file {} can be read by others (mode {:o}); make it private with `chmod 600 {}`",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            );
+        }
+    }
     let text = zeroize::Zeroizing::new(
         fs::read_to_string(path).with_context(|| format!("cannot read the master key file {}", path.display()))?,
     );

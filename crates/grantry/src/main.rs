@@ -1,4 +1,5 @@
-//! The `grantry` binary: `serve` runs the API; `token create` mints an API token.
+//! The `grantry` binary: `serve` runs the API; `token create|list|revoke`
+//! manage API tokens offline.
 
 mod config;
 
@@ -9,8 +10,10 @@ use clap::{Parser, Subcommand};
 use grantry_core::flows::{FlowSettings, Flows};
 use grantry_core::service::Records;
 use grantry_core::store::{ApiToken, Store};
+use grantry_core::access::Role;
 use grantry_core::{timestamp, Clock, Id, SystemClock};
 use grantry_crypto::{generate_api_token, hash_api_token, Keyring};
+use grantry_server::tokens::{self, NewToken};
 use grantry_store::SqliteStore;
 use secrecy::ExposeSecret;
 
@@ -42,10 +45,15 @@ enum Command {
         /// Timeout of every outgoing request, in seconds.
         #[arg(long, env = "GRANTRY_HTTP_TIMEOUT", default_value_t = 10)]
         http_timeout: u32,
-        /// Refuse outgoing requests to loopback and private networks too (link-local
-        /// and cloud metadata addresses are always refused).
-        #[arg(long, env = "GRANTRY_DENY_PRIVATE_NETWORKS", default_value_t = false, action = clap::ArgAction::Set)]
-        deny_private_networks: bool,
+        /// Loopback, private or special networks outgoing requests may reach
+        /// (comma-separated CIDRs, e.g. 127.0.0.0/8,10.0.0.0/8). Public addresses
+        /// are always reachable; link-local, metadata, multicast and the like never.
+        #[arg(long, env = "GRANTRY_ALLOWED_NETWORKS", default_value = "")]
+        allowed_networks: String,
+        /// Origins besides the public URL's that an authorize call's return_to
+        /// may lead to (comma-separated, e.g. https://app.example).
+        #[arg(long, env = "GRANTRY_RETURN_TO_ORIGINS", default_value = "")]
+        return_to_origins: String,
     },
     /// Manage API tokens.
     Token {
@@ -63,9 +71,23 @@ enum TokenCommand {
         /// A name that says who or what uses the token.
         #[arg(long)]
         name: String,
-        /// admin, editor or viewer.
-        #[arg(long, default_value = "admin", value_parser = ["admin", "editor", "viewer"])]
+        /// admin, editor, viewer or integration.
+        #[arg(long, default_value = "admin", value_parser = ["admin", "editor", "viewer", "integration"])]
         role: String,
+        /// When the token stops working (RFC 3339, e.g. 2027-01-01T00:00:00Z).
+        #[arg(long)]
+        expires_at: Option<String>,
+    },
+    /// List the tokens: id, name, role, created, expires (never a value).
+    List {
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Revoke a token by its id; a running server stops accepting it within 5 s.
+    Revoke {
+        #[command(flatten)]
+        storage: StorageArgs,
+        id: String,
     },
 }
 
@@ -90,12 +112,17 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve { storage, listen, public_url, refresh_margin, http_timeout, deny_private_networks } => {
-            let options = ServeOptions { listen, public_url, refresh_margin, http_timeout, deny_private_networks };
+        Command::Serve { storage, listen, public_url, refresh_margin, http_timeout, allowed_networks, return_to_origins } => {
+            let options =
+                ServeOptions { listen, public_url, refresh_margin, http_timeout, allowed_networks, return_to_origins };
             serve(Config::load(storage)?, options).await
         }
-        Command::Token { command: TokenCommand::Create { storage, name, role } } => {
-            create_token(Config::load(storage)?, name, role).await
+        Command::Token { command: TokenCommand::Create { storage, name, role, expires_at } } => {
+            create_token(Config::load(storage)?, name, role, expires_at).await
+        }
+        Command::Token { command: TokenCommand::List { storage } } => list_tokens(Config::load(storage)?).await,
+        Command::Token { command: TokenCommand::Revoke { storage, id } } => {
+            revoke_token(Config::load(storage)?, id).await
         }
     }
 }
@@ -126,10 +153,25 @@ struct ServeOptions {
     public_url: Option<String>,
     refresh_margin: u32,
     http_timeout: u32,
-    deny_private_networks: bool,
+    allowed_networks: String,
+    return_to_origins: String,
+}
+
+fn comma_list(text: &str) -> impl Iterator<Item = &str> {
+    text.split(',').map(str::trim).filter(|s| !s.is_empty())
 }
 
 async fn serve(config: Config, options: ServeOptions) -> anyhow::Result<()> {
+    let allowed = comma_list(&options.allowed_networks)
+        .map(grantry_server::outbound::Network::parse)
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|e| anyhow::anyhow!("GRANTRY_ALLOWED_NETWORKS: {e}"))?;
+    let return_to_origins = comma_list(&options.return_to_origins)
+        .map(|o| match url::Url::parse(o) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(u.origin().ascii_serialization()),
+            _ => Err(anyhow::anyhow!("GRANTRY_RETURN_TO_ORIGINS: `{o}` is not an origin such as https://app.example")),
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let master_key = config.master_key()?;
     let store = open_store(&config).await?;
     check_master_key(store.as_ref(), &master_key.id()).await?;
@@ -144,16 +186,17 @@ async fn serve(config: Config, options: ServeOptions) -> anyhow::Result<()> {
     let records = Arc::new(Records::new(store_port.clone(), sealer.clone(), clock.clone()));
     let outbound = grantry_server::outbound::Outbound::new(
         std::time::Duration::from_secs(u64::from(options.http_timeout.max(1))),
-        grantry_server::outbound::AddressPolicy { deny_private: options.deny_private_networks },
+        grantry_server::outbound::AddressPolicy { allowed },
     )
     .map_err(anyhow::Error::msg)?;
     let settings = FlowSettings {
         public_url: public_url.clone(),
         refresh_margin: time::Duration::seconds(i64::from(options.refresh_margin)),
         retry_backoff: vec![std::time::Duration::from_millis(200), std::time::Duration::from_millis(800)],
+        return_to_origins,
     };
     let outbound = Arc::new(outbound);
-    let flows = Arc::new(Flows::new(records.clone(), sealer, clock, outbound.clone(), settings));
+    let flows = Arc::new(Flows::new(records.clone(), sealer, clock.clone(), outbound.clone(), settings));
     let state = grantry_server::AppState {
         records,
         flows,
@@ -162,31 +205,49 @@ async fn serve(config: Config, options: ServeOptions) -> anyhow::Result<()> {
         outbound,
         ui: Default::default(),
         tokens: Default::default(),
+        clock,
+        bearer_failures: Default::default(),
+        sign_in_failures: Default::default(),
     };
     tracing::info!("Grantry listening on http://{address} (data in {})", config.database_url_for_humans());
-    axum::serve(listener, grantry_server::router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    let app = grantry_server::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     store.close().await;
     tracing::info!("Grantry stopped");
     Ok(())
 }
 
+/// The shortest bootstrap token accepted: a guessable first admin token would open everything.
+const MIN_BOOTSTRAP_TOKEN: usize = 32;
+
 /// On the first start there is no token: create the admin token, either the
 /// operator's `GRANTRY_BOOTSTRAP_TOKEN` or a random one printed once.
 async fn bootstrap_token(store: &dyn Store, clock: &dyn Clock) -> anyhow::Result<()> {
+    let chosen = std::env::var("GRANTRY_BOOTSTRAP_TOKEN").ok().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+    if let Some(t) = &chosen {
+        if t.chars().count() < MIN_BOOTSTRAP_TOKEN {
+            bail!(
+                "GRANTRY_BOOTSTRAP_TOKEN must be at least {MIN_BOOTSTRAP_TOKEN} characters (it has {}); \
+                 make one with `head -c 32 /dev/urandom | base64`",
+                t.chars().count()
+            );
+        }
+    }
     if store.count_api_tokens().await? > 0 {
         return Ok(());
     }
-    let (token, chosen) = match std::env::var("GRANTRY_BOOTSTRAP_TOKEN") {
-        Ok(t) if !t.trim().is_empty() => (secrecy::SecretString::from(t.trim().to_owned()), true),
-        _ => (generate_api_token(), false),
+    let (token, chosen) = match chosen {
+        Some(t) => (secrecy::SecretString::from(t), true),
+        None => (generate_api_token(), false),
     };
     store
         .insert_api_token(&ApiToken {
             id: Id::generate(),
             name: "bootstrap admin".into(),
-            role: "admin".into(),
+            role: Role::Admin,
             token_hash: hash_api_token(token.expose_secret()),
             created_at: timestamp(clock.now()),
+            expires_at: None,
         })
         .await?;
     if chosen {
@@ -198,24 +259,45 @@ async fn bootstrap_token(store: &dyn Store, clock: &dyn Clock) -> anyhow::Result
     Ok(())
 }
 
-async fn create_token(config: Config, name: String, role: String) -> anyhow::Result<()> {
-    let name = name.trim().to_owned();
-    if name.is_empty() {
-        bail!("--name must not be blank");
+async fn create_token(config: Config, name: String, role: String, expires_at: Option<String>) -> anyhow::Result<()> {
+    let mut body = serde_json::json!({"name": name, "role": role});
+    if let Some(at) = expires_at {
+        body["expires_at"] = serde_json::json!(at);
     }
+    let new = NewToken::parse(&body, SystemClock.now()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let store = open_store(&config).await?;
-    let token = generate_api_token();
-    store
-        .insert_api_token(&ApiToken {
-            id: Id::generate(),
-            name,
-            role,
-            token_hash: hash_api_token(token.expose_secret()),
-            created_at: timestamp(SystemClock.now()),
-        })
-        .await?;
+    let (_, value) = tokens::mint(store.as_ref(), &SystemClock, new).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     store.close().await;
-    println!("{}", token.expose_secret());
+    println!("{}", value.expose_secret());
+    Ok(())
+}
+
+async fn list_tokens(config: Config) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let list = store.list_api_tokens().await?;
+    store.close().await;
+    println!("{:<36}  {:<11}  {:<24}  {:<24}  name", "id", "role", "created_at", "expires_at");
+    for t in list {
+        println!(
+            "{:<36}  {:<11}  {:<24}  {:<24}  {}",
+            t.id,
+            t.role,
+            t.created_at,
+            t.expires_at.as_deref().unwrap_or("never"),
+            t.name
+        );
+    }
+    Ok(())
+}
+
+async fn revoke_token(config: Config, id: String) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let removed = store.delete_api_token(&Id::from_string(id.trim())).await?;
+    store.close().await;
+    if !removed {
+        bail!("no API token has id `{}`; `grantry token list` shows them", id.trim());
+    }
+    println!("revoked {}", id.trim());
     Ok(())
 }
 

@@ -122,7 +122,7 @@ fn widget(field: &Field, value: &Value, options: &Options, prefix: &str, values:
             )
         }
         FieldType::KeyValues => key_values(name, value, prefix),
-        FieldType::Object | FieldType::RefreshRequest => {
+        FieldType::Object | FieldType::RefreshRequest | FieldType::HostParameters => {
             let text =
                 if value.is_null() { String::new() } else { serde_json::to_string_pretty(value).unwrap_or_default() };
             format!("<textarea id=\"{id}\" name=\"{name}\" spellcheck=\"false\">{}</textarea>", escape(&text))
@@ -263,7 +263,7 @@ pub fn to_body(kind: Kind, rtype: &str, pairs: &[(String, String)]) -> Result<Va
                     .collect();
                 Value::Array(list)
             }
-            FieldType::Object | FieldType::RefreshRequest => match get(name).map(str::trim) {
+            FieldType::Object | FieldType::RefreshRequest | FieldType::HostParameters => match get(name).map(str::trim) {
                 None => continue,
                 Some("") => Value::Null,
                 Some(text) => match serde_json::from_str::<Value>(text) {

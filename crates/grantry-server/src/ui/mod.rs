@@ -1,7 +1,8 @@
 //! The admin web UI at `/ui`: server-rendered pages (askama) for every record
-//! kind with the generic menu of SPEC §2, sign-in with an admin API token,
-//! sessions in HttpOnly SameSite=Strict cookies, a CSRF token on every
-//! state-changing form, and a Content-Security-Policy without inline code.
+//! kind with the generic menu of SPEC §2, sign-in with an API token (admin,
+//! editor or viewer; each page needs the role its action needs), sessions in
+//! HttpOnly SameSite=Strict cookies that end with their token, a CSRF token
+//! on every state-changing form, and a Content-Security-Policy without inline code.
 
 mod forms;
 
@@ -18,7 +19,8 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use grantry_core::filter::{parse_filter_object, parse_list_query, Op};
-use grantry_core::flows::Authorized;
+use grantry_core::access::{Action, Role};
+use grantry_core::flows::{Authorized, Start};
 use grantry_core::oauth2::encode_form;
 use grantry_core::service::Selection;
 use grantry_core::store::NotificationQuery;
@@ -29,6 +31,9 @@ use crate::extract::MAX_BODY;
 use crate::AppState;
 
 const SESSION_COOKIE: &str = "grantry_session";
+/// Binds the authorize requests a UI session starts to that browser: sent
+/// with the provider's redirect back (SameSite=Lax) to the callback only.
+const FLOW_COOKIE: &str = "grantry_flow";
 const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
@@ -38,6 +43,11 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
 pub struct Session {
     csrf: String,
     expires: Instant,
+    /// The API token signed in with: the session lives only as long as it does.
+    token_hash: String,
+    token_id: Id,
+    /// The value of the flow cookie of this session.
+    flow_key: String,
 }
 
 /// Sessions live in memory: a restart signs everyone out.
@@ -47,13 +57,23 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    fn create(&self) -> (String, Session) {
+    fn create(&self, token_hash: String, token_id: Id) -> (String, Session) {
         let id = random_hex();
-        let session = Session { csrf: random_hex(), expires: Instant::now() + SESSION_TTL };
+        let session = Session {
+            csrf: random_hex(),
+            expires: Instant::now() + SESSION_TTL,
+            token_hash,
+            token_id,
+            flow_key: random_hex(),
+        };
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         map.retain(|_, s| s.expires > Instant::now());
         map.insert(id.clone(), session.clone());
         (id, session)
+    }
+    /// Ends every session signed in with a revoked token.
+    pub fn end_for_token(&self, token_id: &Id) {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, s| &s.token_id != token_id);
     }
     fn get(&self, id: &str) -> Option<Session> {
         let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
@@ -66,6 +86,17 @@ impl Sessions {
 
 fn random_hex() -> String {
     grantry_crypto::random_hex(32)
+}
+
+/// The flow cookie a browser sent to the OAuth callback.
+pub fn flow_cookie(headers: &HeaderMap) -> Option<String> {
+    cookie_value(headers, FLOW_COOKIE)
+}
+
+/// A `Set-Cookie` value, `Secure` under an https public URL.
+fn cookie(state: &AppState, text: String) -> Option<HeaderValue> {
+    let text = if state.secure() { format!("{text}; Secure") } else { text };
+    HeaderValue::from_str(&text).ok()
 }
 
 fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -115,15 +146,42 @@ async fn security_headers(req: Request, next: Next) -> Response {
     response
 }
 
+/// The action of a UI page, from its method and path (issue 8: roles hold in the UI too).
+fn ui_action(method: &axum::http::Method, path: &str) -> Option<Action> {
+    let segments: Vec<&str> = path.trim_start_matches("/ui/").split('/').collect();
+    let kind = segments.first().and_then(|s| Kind::parse(s));
+    let read = kind.map(Action::Read).unwrap_or(Action::ReadSchema);
+    Some(match (method == axum::http::Method::GET, segments.as_slice()) {
+        (_, ["logout"]) => return None,
+        (true, ["notifications"]) => Action::ReadNotifications,
+        (true, [_, "schema"]) => Action::ReadSchema,
+        (true, [_, "new"] | [_, _, "edit"] | [_, "import"]) => Action::Write,
+        (true, _) => read,
+        (false, [_, "export"]) => Action::Export,
+        (false, [_, _, "authorize" | "refresh" | "cancel"]) => Action::Flow,
+        (false, _) => Action::Write,
+    })
+}
+
 async fn require_session(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let session = cookie_value(req.headers(), SESSION_COOKIE).and_then(|id| state.ui.get(&id));
-    match session {
-        Some(session) => {
-            req.extensions_mut().insert(session);
-            next.run(req).await
+    let Some(id) = cookie_value(req.headers(), SESSION_COOKIE) else { return Redirect::to("/ui/login").into_response() };
+    let Some(session) = state.ui.get(&id) else { return Redirect::to("/ui/login").into_response() };
+    // The token signed in with must still be valid (revoked elsewhere, expired).
+    let caller = match crate::auth::caller_for(&state, &session.token_hash).await {
+        Ok(Some(caller)) => caller,
+        Ok(None) => {
+            state.ui.remove(&id);
+            return Redirect::to("/ui/login").into_response();
         }
-        None => Redirect::to("/ui/login").into_response(),
+        Err(e) => return ui_error(e),
+    };
+    if let Some(action) = ui_action(req.method(), req.uri().path()) {
+        if !caller.role.may(action) {
+            return page_error(StatusCode::FORBIDDEN, &grantry_core::access::forbidden(caller.role, action).to_string());
+        }
     }
+    req.extensions_mut().insert(session);
+    next.run(req).await
 }
 
 /// A submitted form whose CSRF token matches the session's.
@@ -196,25 +254,41 @@ async fn login_page() -> Response {
     render(&LoginPage { error: None })
 }
 
-async fn login(State(state): State<AppState>, body: Bytes) -> Response {
+async fn login(State(state): State<AppState>, req: Request) -> Response {
+    let address = crate::auth::client_address(&req);
+    if let Err(e) = state.sign_in_failures.check(address, "sign-ins") {
+        let mut response = page_error(StatusCode::TOO_MANY_REQUESTS, &e.to_string());
+        if let Error::TooManyRequests { retry_after, .. } = e {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        }
+        return response;
+    }
+    let Ok(body) = axum::body::to_bytes(req.into_body(), MAX_BODY).await else {
+        return page_error(StatusCode::PAYLOAD_TOO_LARGE, "The form is too large.");
+    };
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
     let token = pairs.iter().find(|(k, _)| k == "token").map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
-    let found = state.store.find_api_token(&grantry_crypto::hash_api_token(&token)).await.ok().flatten();
-    match found {
-        Some(t) if t.role == "admin" => {
-            let (id, _) = state.ui.create();
-            let cookie = format!(
+    let hash = grantry_crypto::hash_api_token(&token);
+    match crate::auth::caller_for(&state, &hash).await.ok().flatten() {
+        Some(caller) if caller.role != Role::Integration => {
+            let (id, _) = state.ui.create(hash, caller.token_id.clone());
+            let text = format!(
                 "{SESSION_COOKIE}={id}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={}",
                 SESSION_TTL.as_secs()
             );
             let mut response = Redirect::to("/ui/clients").into_response();
-            if let Ok(value) = HeaderValue::from_str(&cookie) {
+            if let Some(value) = cookie(&state, text) {
                 response.headers_mut().insert(header::SET_COOKIE, value);
             }
             response
         }
-        Some(_) => render(&LoginPage { error: Some("The UI is for admin tokens for now.".into()) }),
-        None => render(&LoginPage { error: Some("That API token is not valid.".into()) }),
+        Some(_) => render(&LoginPage {
+            error: Some("Integration tokens are for the API; sign in with an admin, editor or viewer token.".into()),
+        }),
+        None => {
+            state.sign_in_failures.fail(address);
+            render(&LoginPage { error: Some("That API token is not valid.".into()) })
+        }
     }
 }
 
@@ -223,10 +297,9 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap, _form: UiForm
         state.ui.remove(&id);
     }
     let mut response = Redirect::to("/ui/login").into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("grantry_session=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0"),
-    );
+    if let Some(value) = cookie(&state, format!("{SESSION_COOKIE}=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0")) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
     response
 }
 
@@ -703,7 +776,8 @@ async fn member_action(
     let result = match action.as_str() {
         "authorize" => {
             let return_to = format!("{}{back}", state.public_url);
-            match state.flows.authorize(&record_id, Some(&return_to)).await {
+            let start = Start { return_to: Some(&return_to), binding: Some(&session.flow_key) };
+            match state.flows.authorize(&record_id, &start).await {
                 Ok(Authorized::Redirect(url)) => {
                     // Say where the browser goes before it leaves.
                     let host =
@@ -712,14 +786,17 @@ async fn member_action(
                         Ok(r) => r["label"].as_str().unwrap_or_default().to_owned(),
                         Err(_) => String::new(),
                     };
-                    return render(&LeavePage {
-                        csrf: session.csrf.clone(),
-                        nav: nav("authorizations"),
-                        label,
-                        host,
-                        url,
-                        back,
-                    });
+                    let mut page =
+                        render(&LeavePage { csrf: session.csrf.clone(), nav: nav("authorizations"), label, host, url, back });
+                    let text = format!(
+                        "{FLOW_COOKIE}={}; Path=/oauth/callback; HttpOnly; SameSite=Lax; Max-Age={}",
+                        session.flow_key,
+                        SESSION_TTL.as_secs()
+                    );
+                    if let Some(value) = cookie(&state, text) {
+                        page.headers_mut().insert(header::SET_COOKIE, value);
+                    }
+                    return page;
                 }
                 Ok(Authorized::Record(r)) => Ok(format!("Authorize answered: {}", r["status"].as_str().unwrap_or(""))),
                 Err(Error::State { code: "not_supported", .. }) => {

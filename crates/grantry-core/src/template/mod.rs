@@ -1,7 +1,14 @@
 //! Liquid templates (SPEC §3): parsing on save, rendering with lenient
-//! variables (a missing variable renders as an empty string) and the filters
-//! Grantry adds to standard Liquid.
+//! variables (a missing variable renders as an empty string), the filters
+//! Grantry adds to standard Liquid, and the fences of issue 8: a render budget
+//! (`engine`), where each variable may go (`Position`), and URL templates
+//! that keep their host (`url`).
 
+mod engine;
+mod lex;
+pub mod url;
+
+use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 use base64::Engine as _;
@@ -13,19 +20,24 @@ use liquid_core::{
 };
 use md5::Digest as _;
 
+pub use engine::{MAX_ITERATIONS, MAX_OUTPUT, MAX_TIME};
+pub use url::HostParameter;
+
 /// The one parser, built once: building it registers every tag and filter.
 fn parser() -> &'static liquid::Parser {
     static PARSER: OnceLock<Option<liquid::Parser>> = OnceLock::new();
     PARSER
         .get_or_init(|| {
-            liquid::ParserBuilder::with_stdlib()
-                .filter(Base64Encode)
-                .filter(Base64Decode)
-                .filter(Md5)
-                .filter(Sha256)
-                .filter(HmacSha256)
-                .build()
-                .ok()
+            engine::build(vec![
+                engine::own(Base64Encode),
+                engine::own(Base64Decode),
+                engine::own(Md5),
+                engine::own(Sha256),
+                engine::own(HmacSha256),
+                engine::own(UrlPath),
+                engine::own(UrlQuery),
+            ])
+            .ok()
         })
         .as_ref()
         .unwrap_or_else(|| unreachable_parser())
@@ -37,10 +49,37 @@ fn unreachable_parser() -> &'static liquid::Parser {
     panic!("the Liquid parser could not be built")
 }
 
+/// Why a template did not render.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RenderError {
+    /// It does not parse, or its result is not usable where it goes.
+    Invalid(String),
+    /// It went over the render budget (`template_too_expensive`).
+    TooExpensive(String),
+}
+
+impl std::fmt::Display for RenderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RenderError::Invalid(m) => f.write_str(m),
+            RenderError::TooExpensive(m) => write!(f, "is too expensive to render: it {m}"),
+        }
+    }
+}
+
 /// Checks that `text` parses as a Liquid template. The error is a sentence
 /// fit for a validation message.
 pub fn check(text: &str) -> std::result::Result<(), String> {
     parser().parse(text).map(|_| ()).map_err(|e| describe(&e))
+}
+
+/// Renders `text` once with no variables: a template whose literal loops or
+/// strings already go over the budget is refused on save. The reason says how.
+pub fn check_budget(text: &str) -> std::result::Result<(), String> {
+    match render(text, &serde_json::Map::new()) {
+        Err(RenderError::TooExpensive(reason)) => Err(reason),
+        _ => Ok(()),
+    }
 }
 
 /// Whether `text` uses Liquid at all; plain strings skip the template engine.
@@ -48,14 +87,30 @@ pub fn is_template(text: &str) -> bool {
     text.contains("{{") || text.contains("{%")
 }
 
-/// Renders `text` with `vars`; variables that are not given render as "".
-pub fn render(text: &str, vars: &serde_json::Map<String, serde_json::Value>) -> std::result::Result<String, String> {
+/// Renders `text` with `vars`, within the budget; variables that are not
+/// given render as "".
+pub fn render(
+    text: &str,
+    vars: &serde_json::Map<String, serde_json::Value>,
+) -> std::result::Result<String, RenderError> {
     if !is_template(text) {
         return Ok(text.to_owned());
     }
-    let template = parser().parse(text).map_err(|e| describe(&e))?;
+    render_source(text, vars)
+}
+
+fn render_source(
+    text: &str,
+    vars: &serde_json::Map<String, serde_json::Value>,
+) -> std::result::Result<String, RenderError> {
+    let template = parser().parse(text).map_err(|e| RenderError::Invalid(describe(&e)))?;
     let globals = Lenient(to_object(vars));
-    template.render(&globals).map_err(|e| describe(&e))
+    let mut out = engine::Capped(Vec::new());
+    match engine::with_budget(|| template.render_to(&mut out, &globals)) {
+        Err(reason) => Err(RenderError::TooExpensive(reason)),
+        Ok(Err(e)) => Err(RenderError::Invalid(describe(&e))),
+        Ok(Ok(())) => Ok(String::from_utf8_lossy(&out.0).into_owned()),
+    }
 }
 
 fn describe(e: &liquid::Error) -> String {
@@ -63,6 +118,71 @@ fn describe(e: &liquid::Error) -> String {
     let text = e.to_string();
     let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid template").trim();
     format!("is not a valid template: {first}")
+}
+
+/// Where a template's result goes, which decides the variables it may use
+/// (issue 8, "Secret variables go only where a secret must go").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Position {
+    /// Any part of a URL template: no secret, no client identifier.
+    Url,
+    /// A query parameter of the authorize URL the resource owner's browser
+    /// visits: the client identifier (OAuth puts it there as `client_id`), no secret.
+    AuthorizeQuery,
+    /// Headers, bodies and query parameters of requests Grantry sends to a
+    /// provider's token, refresh or revocation endpoint, or to a connection's destination.
+    Request,
+}
+
+/// Variables that hold secrets (SPEC §6), and `callback`, which holds the
+/// values a generic callback captured.
+pub const SECRET_VARIABLES: &[&str] = &[
+    "secret",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "username",
+    "password",
+    "basic_auth",
+    "key_value",
+    "oauth_token",
+    "oauth_token_secret",
+    "callback",
+];
+
+impl Position {
+    /// Whether a template in this position may use `variable`.
+    pub fn allows(self, variable: &str) -> bool {
+        match self {
+            Position::Request => true,
+            Position::AuthorizeQuery => !SECRET_VARIABLES.contains(&variable),
+            Position::Url => !SECRET_VARIABLES.contains(&variable) && variable != "identifier",
+        }
+    }
+
+    /// Where the value of a template of this position goes, for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Position::Url => "a URL",
+            Position::AuthorizeQuery => "the authorize URL",
+            Position::Request => "a request",
+        }
+    }
+}
+
+/// The variables `text` uses that `position` does not allow, for the
+/// validation message on save (rendering drops them anyway).
+pub fn forbidden_variables(text: &str, position: Position) -> std::result::Result<Vec<String>, String> {
+    let names: BTreeSet<String> = lex::variables(text)?;
+    Ok(names.into_iter().filter(|v| !position.allows(v)).collect())
+}
+
+/// The variables a template in `position` sees: the others are not given to it at all.
+pub fn visible(
+    vars: &serde_json::Map<String, serde_json::Value>,
+    position: Position,
+) -> serde_json::Map<String, serde_json::Value> {
+    vars.iter().filter(|(k, _)| position.allows(k)).map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 fn to_object(vars: &serde_json::Map<String, serde_json::Value>) -> liquid::Object {
@@ -237,6 +357,42 @@ impl Filter for HmacSha256Filter {
     }
 }
 
+#[derive(Clone, ParseFilter, FilterReflection)]
+#[filter(
+    name = "grantry_url_path",
+    description = "Percent-encodes a value for a URL path (Grantry adds it to every output of a URL template).",
+    parsed(UrlPathFilter)
+)]
+struct UrlPath;
+
+#[derive(Debug, Default, Display_filter)]
+#[name = "grantry_url_path"]
+struct UrlPathFilter;
+
+impl Filter for UrlPathFilter {
+    fn evaluate(&self, input: &dyn ValueView, _runtime: &dyn Runtime) -> Result<Value> {
+        Ok(Value::scalar(url::encode_component(&input.to_kstr())))
+    }
+}
+
+#[derive(Clone, ParseFilter, FilterReflection)]
+#[filter(
+    name = "grantry_url_query",
+    description = "Percent-encodes a value for a URL query or fragment (Grantry adds it to every output of a URL template).",
+    parsed(UrlQueryFilter)
+)]
+struct UrlQuery;
+
+#[derive(Debug, Default, Display_filter)]
+#[name = "grantry_url_query"]
+struct UrlQueryFilter;
+
+impl Filter for UrlQueryFilter {
+    fn evaluate(&self, input: &dyn ValueView, _runtime: &dyn Runtime) -> Result<Value> {
+        Ok(Value::scalar(url::encode_component(&input.to_kstr())))
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -278,6 +434,36 @@ mod tests {
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
         assert_eq!(render("{{ 'a b&c' | url_encode }}", &v).unwrap(), "a%20b%26c");
+    }
+
+    #[test]
+    fn template_bombs_end_in_an_error_not_a_crash() {
+        let v = vars(json!({}));
+        let huge = render("{% for i in (1..100000000) %}{% endfor %}", &v).unwrap_err();
+        assert!(matches!(huge, RenderError::TooExpensive(_)), "{huge:?}");
+        let nested = render("{% for i in (1..6000) %}{% for j in (1..6000) %}{% endfor %}{% endfor %}", &v);
+        assert!(matches!(nested, Err(RenderError::TooExpensive(_))));
+        let doubling = format!("{{% assign s = 'xxxxxxxxxxxxxxxx' %}}{}{{{{ s }}}}", "{% assign s = s | append: s %}".repeat(40));
+        assert!(matches!(render(&doubling, &v), Err(RenderError::TooExpensive(_))));
+        let capture = "{% capture c %}{% for i in (1..9000) %}0123456789{% endfor %}{% endcapture %}{{ c }}";
+        assert!(matches!(render(capture, &v), Err(RenderError::TooExpensive(_))));
+        assert!(check_budget("{% for i in (1..100000000) %}{% endfor %}").is_err());
+        assert!(check_budget("{% for i in (1..n) %}{% endfor %}").is_ok());
+        // Ordinary loops still work, with forloop, limit, offset, reversed, else and break.
+        let list = vars(json!({"xs": ["a", "b", "c", "d"]}));
+        assert_eq!(render("{% for x in xs offset: 1 limit: 2 %}{{ forloop.index }}{{ x }}{% endfor %}", &list).unwrap(), "1b2c");
+        assert_eq!(render("{% for i in (1..5) reversed %}{% if i == 2 %}{% break %}{% endif %}{{ i }}{% endfor %}", &v).unwrap(), "543");
+        assert_eq!(render("{% for x in none %}a{% else %}empty{% endfor %}", &v).unwrap(), "empty");
+    }
+
+    #[test]
+    fn secret_variables_are_judged_by_position() {
+        assert_eq!(forbidden_variables("{{identifier}}|{{secret}}", Position::AuthorizeQuery).unwrap(), ["secret"]);
+        assert_eq!(forbidden_variables("{{identifier}}", Position::Url).unwrap(), ["identifier"]);
+        assert!(forbidden_variables("{{ refresh_token | base64_encode }}", Position::Request).unwrap().is_empty());
+        let all = vars(json!({"secret": "s", "identifier": "i", "shop": "x"}));
+        let url_vars = visible(&all, Position::Url);
+        assert_eq!(url_vars.keys().collect::<Vec<_>>(), ["shop"]);
     }
 
     #[test]

@@ -1,0 +1,136 @@
+//! Roles and what each may do (issue 8, "Roles and API tokens"; SPEC §8).
+//! Every route names the `Action` it performs; `Role::may` is the one table.
+
+use std::fmt;
+
+use crate::Kind;
+
+/// The role of an API token (and of the UI session signed in with it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    Admin,
+    Editor,
+    Viewer,
+    Integration,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Admin, Role::Editor, Role::Viewer, Role::Integration];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Editor => "editor",
+            Role::Viewer => "viewer",
+            Role::Integration => "integration",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// The table of the issue: what a caller of this role may do.
+    pub fn may(self, action: Action) -> bool {
+        match (self, action) {
+            (Role::Admin, _) => true,
+            (Role::Editor, Action::ManageTokens | Action::UseSecret) => false,
+            (Role::Editor, _) => true,
+            (Role::Viewer, Action::Read(_) | Action::ReadSchema | Action::ReadNotifications | Action::Export) => true,
+            (Role::Viewer, _) => false,
+            (Role::Integration, Action::UseSecret | Action::ReadSchema) => true,
+            (Role::Integration, Action::Read(kind)) => matches!(kind, Kind::Authorization | Kind::Connection),
+            (Role::Integration, _) => false,
+        }
+    }
+
+    /// The roles that may do `action`, for the message of a refusal.
+    pub fn needed_for(action: Action) -> Vec<Role> {
+        Role::ALL.into_iter().filter(|r| r.may(action)).collect()
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a request does, as far as roles are concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// List, show or the JSON of records of a kind.
+    Read(Kind),
+    /// The JSON Schema of a kind.
+    ReadSchema,
+    ReadNotifications,
+    /// Create, change, delete and import records.
+    Write,
+    Export,
+    /// Authorize, refresh and cancel authorizations.
+    Flow,
+    /// Fresh tokens, signing and the proxy: the only actions that hand out a secret.
+    UseSecret,
+    /// Mint, list and revoke API tokens.
+    ManageTokens,
+}
+
+impl Action {
+    /// What the action is, for messages ("this needs … to export records").
+    pub fn describe(self) -> String {
+        match self {
+            Action::Read(kind) => format!("read {kind}"),
+            Action::ReadSchema => "read schemas".into(),
+            Action::ReadNotifications => "read notifications".into(),
+            Action::Write => "create, change, delete or import records".into(),
+            Action::Export => "export records".into(),
+            Action::Flow => "authorize, refresh or cancel authorizations".into(),
+            Action::UseSecret => "use an authorization's credentials (token, sign, proxy)".into(),
+            Action::ManageTokens => "manage API tokens".into(),
+        }
+    }
+}
+
+/// The refusal of `action` to a caller of `role`: names the roles needed.
+pub fn forbidden(role: Role, action: Action) -> crate::Error {
+    let needed: Vec<&str> = Role::needed_for(action).into_iter().map(Role::as_str).collect();
+    let needed = match needed.as_slice() {
+        [one] => format!("the {one} role"),
+        [init @ .., last] => format!("the {} or {last} role", init.join(", ")),
+        [] => "a role no token has".to_owned(),
+    };
+    crate::Error::Forbidden(format!(
+        "to {} you need {needed}; this token has the {role} role",
+        action.describe()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_role_table_of_the_issue() {
+        use Action::*;
+        let all = [
+            Read(Kind::Provider),
+            Read(Kind::Authorization),
+            ReadSchema,
+            ReadNotifications,
+            Write,
+            Export,
+            Flow,
+            UseSecret,
+            ManageTokens,
+        ];
+        let allowed = |role: Role| all.iter().filter(|a| role.may(**a)).count();
+        assert_eq!(allowed(Role::Admin), all.len());
+        assert!(!Role::Editor.may(UseSecret) && !Role::Editor.may(ManageTokens) && Role::Editor.may(Flow));
+        assert!(Role::Viewer.may(Export) && !Role::Viewer.may(Write) && !Role::Viewer.may(Flow));
+        assert!(Role::Integration.may(UseSecret) && Role::Integration.may(Read(Kind::Connection)));
+        assert!(!Role::Integration.may(Read(Kind::Client)) && !Role::Integration.may(ReadNotifications));
+        assert!(!Role::Viewer.may(UseSecret));
+        let message = forbidden(Role::Viewer, Write).to_string();
+        assert!(message.contains("the admin or editor role") && message.contains("viewer"), "{message}");
+    }
+}
