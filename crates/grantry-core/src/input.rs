@@ -105,7 +105,7 @@ pub fn parse(kind: Kind, rtype: &str, body: &Map<String, Value>) -> Result<Input
             },
             _ => {
                 if let Some(v) = parse_value(field.name, field.ty, value, &mut errors) {
-                    if owns_reserved_keys(kind, field.name) {
+                    if owns_reserved_keys(kind, rtype, field.name) {
                         refuse_reserved_keys(field.name, &v, &mut errors);
                     }
                     input.values.insert(field.name.to_owned(), v);
@@ -116,10 +116,15 @@ pub fn parse(kind: Kind, rtype: &str, body: &Map<String, Value>) -> Result<Input
     errors.into_result_with(input)
 }
 
-/// The lists whose keys become parameters of Grantry's own authorize and
-/// token requests (issue 8, "Reserved keys").
-fn owns_reserved_keys(kind: Kind, field: &str) -> bool {
-    matches!((kind, field), (Kind::Authorization, "parameters") | (Kind::Client, "request_token_parameters"))
+/// The lists whose keys become parameters of Grantry's own OAuth 2.0
+/// authorize and token requests (issue 8, "Reserved keys"). A generic
+/// provider's parameters are its own: only the callback key is Grantry's, and
+/// the flow keeps it.
+fn owns_reserved_keys(kind: Kind, rtype: &str, field: &str) -> bool {
+    matches!(
+        (kind, rtype, field),
+        (Kind::Authorization, "oauth2", "parameters") | (Kind::Client, _, "request_token_parameters")
+    )
 }
 
 fn refuse_reserved_keys(path: &str, list: &Value, errors: &mut FieldErrors) {

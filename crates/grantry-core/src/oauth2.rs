@@ -563,21 +563,23 @@ pub fn parse_token_response(
         ),
         _ => None,
     };
+    // An issue time far from Grantry's clock says nothing sure about expiry.
     let issued = match created {
-        None => now,
-        Some(Some(t)) if (t - now).abs() <= MAX_CLOCK_SKEW => t,
-        Some(_) => {
-            warnings.push("the token answer's created_at is not a time near now; it was ignored".to_owned());
-            now
-        }
+        None => Some(now),
+        Some(Some(t)) if (t - now).abs() <= MAX_CLOCK_SKEW => Some(t),
+        Some(_) => None,
     };
     let lifetime = text_at(pointers.expires_in).or_else(|| text_at("/token_span"));
-    let expires_at = match lifetime.map(|s| s.trim().parse::<f64>()) {
-        None => None,
-        Some(Ok(s)) if s.is_finite() && (0.0..=MAX_LIFETIME_SECONDS).contains(&s) => {
+    let expires_at = match (lifetime.map(|s| s.trim().parse::<f64>()), issued) {
+        (None, _) => None,
+        (Some(Ok(s)), Some(issued)) if s.is_finite() && (0.0..=MAX_LIFETIME_SECONDS).contains(&s) => {
             issued.checked_add(time::Duration::seconds_f64(s)).filter(|t| t.year() <= 9999)
         }
-        Some(_) => {
+        (Some(_), None) => {
+            warnings.push("the token answer's created_at is not a time near now; the expiry is unknown".to_owned());
+            None
+        }
+        (Some(_), Some(_)) => {
             warnings.push("the token answer's expires_in is not a usable number of seconds; the expiry is unknown".to_owned());
             None
         }
@@ -754,12 +756,12 @@ mod tests {
         .unwrap();
         assert_eq!((t.access_token.as_str(), t.refresh_token.as_deref()), ("f", Some("r")));
         let t = parse_token_response(
-            &response(200, "application/json", r#"{"access_token":"a","token_span":10,"created_at":1600000000}"#),
+            &response(200, "application/json", r#"{"access_token":"a","token_span":10,"created_at":1699999000}"#),
             &STANDARD_POINTERS,
             now,
         )
         .unwrap();
-        assert_eq!(t.expires_at.unwrap().unix_timestamp(), 1_600_000_010);
+        assert_eq!(t.expires_at.unwrap().unix_timestamp(), 1_699_999_010);
         let e = parse_token_response(
             &response(
                 200,

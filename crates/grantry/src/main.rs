@@ -260,6 +260,9 @@ async fn bootstrap_token(store: &dyn Store, clock: &dyn Clock) -> anyhow::Result
 }
 
 async fn create_token(config: Config, name: String, role: String, expires_at: Option<String>) -> anyhow::Result<()> {
+    if name.trim().is_empty() {
+        bail!("--name must not be blank");
+    }
     let mut body = serde_json::json!({"name": name, "role": role});
     if let Some(at) = expires_at {
         body["expires_at"] = serde_json::json!(at);

@@ -10,12 +10,19 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-pub const TOKEN: &str = "test-admin-token-0123456789";
+pub const TOKEN: &str = "test-admin-token-0123456789abcdef-0123";
+
+/// What every test server gets unless a test says otherwise: the tests'
+/// providers live on loopback, and their integrations' return address is
+/// `https://app.example`.
+pub const DEFAULT_ENV: &[(&str, &str)] =
+    &[("GRANTRY_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128"), ("GRANTRY_RETURN_TO_ORIGINS", "https://app.example")];
 
 pub struct Response {
     pub status: u16,
     pub body: Value,
     pub text: String,
+    pub headers: reqwest::header::HeaderMap,
 }
 
 impl Response {
@@ -89,6 +96,7 @@ impl Server {
         cmd.args(["serve", "--listen", "127.0.0.1:0"])
             .env("GRANTRY_BOOTSTRAP_TOKEN", TOKEN)
             .env("GRANTRY_LOG", "info")
+            .envs(DEFAULT_ENV.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
@@ -142,6 +150,18 @@ impl Server {
     }
 
     pub async fn request(&self, method: Method, path: &str, body: Option<Vec<u8>>, token: Option<&str>) -> Response {
+        self.request_with(method, path, body, token, &[]).await
+    }
+
+    /// A request with extra headers.
+    pub async fn request_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Response {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = token {
             req = req.header("Authorization", format!("Bearer {token}"));
@@ -149,12 +169,16 @@ impl Server {
         if let Some(body) = body {
             req = req.header("Content-Type", "application/json").body(body);
         }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
         let resp = req.send().await.expect("request failed");
         let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
         let text = resp.text().await.unwrap();
         self.seen.lock().unwrap().push(text.clone());
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Response { status, body, text }
+        Response { status, body, text, headers }
     }
 
     pub async fn get(&self, path: &str) -> Response {
@@ -184,6 +208,13 @@ impl Server {
     pub fn log_text(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }
+}
+
+/// Mints an API token of `role` through the API, as the admin.
+pub async fn new_token(s: &Server, role: &str) -> String {
+    let r = s.post("/api/v1/api-tokens", serde_json::json!({"name": format!("{role} token"), "role": role})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.body["token"].as_str().unwrap().to_owned()
 }
 
 /// A typical oauth2 provider.

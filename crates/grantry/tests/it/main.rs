@@ -15,6 +15,7 @@ mod oauth_fake;
 mod oidc;
 mod records;
 mod secrets;
+mod security;
 mod signing;
 mod transfer;
 mod ui;

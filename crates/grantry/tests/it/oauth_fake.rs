@@ -351,7 +351,8 @@ async fn outgoing_requests_to_metadata_or_denied_private_addresses_are_refused()
     assert!(r.body["last_error"]["error_description"].as_str().unwrap().contains("may not call"), "{}", r.text);
 
     let fake = FakeProvider::start().await;
-    let private = Server::start_with(&[("GRANTRY_DENY_PRIVATE_NETWORKS", "true")]).await;
+    // Without an allow-list, loopback is refused like any private network.
+    let private = Server::start_with(&[("GRANTRY_ALLOWED_NETWORKS", "")]).await;
     let auth = setup(&private, &fake, json!({})).await;
     private
         .patch(

@@ -62,8 +62,14 @@ async fn every_provider_rule_is_checked_and_named_per_field() {
     let r = s.post("/api/v1/providers", p.clone()).await;
     assert_eq!(r.field_errors("refresh_request"), ["is only allowed when refresh_token_strategy is custom"]);
     p["refresh_token_strategy"] = json!("custom");
+    // A secret never goes into a URL: the refresh token goes into the body.
     p["refresh_request"] = json!({"method": "POST", "url": "https://slack.com/api/refresh?t={{refresh_token}}", "body_format": "json",
         "parameters": [{"key": "grant_type", "value": "refresh_token"}]});
+    let r = s.post("/api/v1/providers", p.clone()).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(r.field_errors("refresh_request.url")[0].contains("`refresh_token`"), "{}", r.text);
+    p["refresh_request"] = json!({"method": "POST", "url": "https://slack.com/api/refresh", "body_format": "json",
+        "parameters": [{"key": "grant_type", "value": "refresh_token"}, {"key": "t", "value": "{{refresh_token}}"}]});
     let created = s.create("providers", p).await;
     assert_eq!(created["refresh_request"]["access_token_pointer"], "/access_token");
     assert_eq!(created["refresh_request"]["body_format"], "json");

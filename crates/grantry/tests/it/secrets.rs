@@ -65,7 +65,9 @@ async fn secret_values_appear_in_no_response_no_log_and_not_in_the_database_file
         "name": "main", "secret": SECRETS[1], "identifier": SECRETS[0]}]),
         )
         .await;
-    assert_eq!(r.body["unchanged"], 1, "the same secret values change nothing: {}", r.text);
+    // A given secret always counts as a change: the answer must not tell
+    // whether a guess equals the stored value.
+    assert_eq!((r.body["updated"].as_u64(), r.body["unchanged"].as_u64()), (Some(1), Some(0)), "{}", r.text);
     read_everything(&s).await;
 
     let seen = s.seen.lock().unwrap().join("\n");
@@ -111,12 +113,19 @@ async fn a_restart_keeps_every_record_and_its_secrets_usable() {
     let s = Server::start_in(dir.path(), &[]).await.unwrap_or_else(|r| panic!("{}", r.stderr));
     assert_eq!(s.get("/api/v1/clients?per_page=100").await.body, before);
     assert_eq!(s.count("authorizations").await, 2);
-    // The sealed secrets still open: sending the same values is no change,
-    // which Grantry can only know by opening what it stored.
+    // The sealed secrets still open: signing with the basic authorization
+    // needs its user name and password.
+    let basic = s.get("/api/v1/authorizations?name=b").await.body["items"][0]["id"].as_str().unwrap().to_owned();
+    let signed = s
+        .post(&format!("/api/v1/authorizations/{basic}/sign"), json!({"method": "GET", "url": "https://api.example/x"}))
+        .await;
+    assert_eq!(signed.status, 200, "{}", signed.text);
+    let expected = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("{}:{}", SECRETS[2], SECRETS[3]),
+    );
+    assert_eq!(signed.body["headers"]["Authorization"], format!("Basic {expected}"));
     let path = format!("/api/v1/clients/{}", client["id"].as_str().unwrap());
-    let same = s.patch(&path, json!({"identifier": SECRETS[0], "secret": SECRETS[1]})).await;
-    assert_eq!(same.status, 200, "{}", same.text);
-    assert_eq!(same.body["updated_at"], client["updated_at"]);
     let changed = s.patch(&path, json!({"secret": SECRETS[5]})).await;
     assert_ne!(changed.body["updated_at"], client["updated_at"]);
     s.stop().await;
@@ -145,6 +154,8 @@ async fn a_wrong_master_key_refuses_to_start_and_changes_nothing() {
 
     let key_file = dir.path().join("other.key");
     std::fs::write(&key_file, format!("{other}\n")).unwrap();
+    #[cfg(unix)]
+    std::fs::set_permissions(&key_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let refused = Server::start_in(dir.path(), &[("GRANTRY_MASTER_KEY_FILE", key_file.to_str().unwrap())])
         .await
         .err()

@@ -815,12 +815,12 @@ async fn twenty_five_thousand_template_parameters_are_refused_quickly_and_lists_
         let (r, worst) = tokio::join!(s.post("/api/v1/clients", body), health_latency(&s.base));
         assert!(started.elapsed() < Duration::from_secs(3), "{name}: took {:?}", started.elapsed());
         assert_eq!((r.status, r.code()), (422, "validation_failed"), "{name}: {}", short(&r.text));
-        assert!(!r.field_errors("template_parameters").is_empty(), "{name}: {}", short(&r.text));
+        assert!(field_keys(&r).iter().any(|k| k.starts_with("template_parameters")), "{name}: {}", short(&r.text));
         assert!(worst < Duration::from_secs(1), "{name}: /healthz took {worst:?}");
     }
     let r = s.post("/api/v1/clients", client("over", distinct(101))).await;
     assert_eq!((r.status, r.code()), (422, "validation_failed"), "{}", r.text);
-    assert!(!r.field_errors("template_parameters").is_empty(), "{}", r.text);
+    assert!(field_keys(&r).iter().any(|k| k.starts_with("template_parameters")), "{}", r.text);
     s.create("clients", client("at-the-limit", distinct(100))).await;
     assert_eq!(s.count("clients").await, 1);
 }
@@ -1226,7 +1226,9 @@ async fn more_than_a_thousand_in_values_are_a_bad_request() {
     let r = s.get(&format!("/api/v1/providers?name[in]=Slack,{}", values(999))).await;
     assert_eq!(r.status, 200, "1000 values are fine: {}", short(&r.text));
     assert_eq!(r.body["total"], 1);
-    for n in [1001, 33_000] {
+    // 33,000 values make a URL longer than an HTTP client sends; in a query
+    // string they are tried at 1,001 and 8,000, and in full through a filter body.
+    for n in [1001, 8_000] {
         let started = Instant::now();
         let r = s.get(&format!("/api/v1/providers?name[in]={}", values(n))).await;
         assert_eq!((r.status, r.code()), (400, "bad_request"), "{n}: {}", short(&r.text));
@@ -1235,6 +1237,8 @@ async fn more_than_a_thousand_in_values_are_a_bad_request() {
         assert!(started.elapsed() < Duration::from_secs(5));
     }
     let r = s.post("/api/v1/providers/delete", json!({"filter": {"name[in]": values(33_000)}})).await;
+    assert_eq!((r.status, r.code()), (400, "bad_request"), "{}", short(&r.text));
+    let r = s.post("/api/v1/providers/export", json!({"filter": {"name[in]": values(33_000)}})).await;
     assert_eq!((r.status, r.code()), (400, "bad_request"), "{}", short(&r.text));
     assert_eq!(s.count("providers").await, 1);
 }
