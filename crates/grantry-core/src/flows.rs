@@ -303,7 +303,7 @@ impl Flows {
         let mut auth = parts.auth.clone();
         if let Some(error) = get("error") {
             let failure = Failure::Provider(ProviderError::new(0, error, get("error_description")));
-            return self.refused_at_callback(&mut auth, failure, outcome).await;
+            return self.callback_failed(&mut auth, failure, "unauthorized", outcome).await;
         }
         let Some(code) = get("code").filter(|c| !c.is_empty()) else {
             let failure = Failure::Provider(ProviderError::new(
@@ -311,9 +311,7 @@ impl Flows {
                 "invalid_request",
                 Some("the callback carries neither code nor error"),
             ));
-            let message = self.record_failure(&mut auth, &failure, "failed").await?;
-            outcome.error = Some(message);
-            return Ok(outcome);
+            return self.callback_failed(&mut auth, failure, "failed", outcome).await;
         };
         let verifier = match &pending.code_verifier {
             Some(sealed) => Some(self.sealer.open(sealed, &format!("state/{state_hash}"))?),
@@ -334,19 +332,19 @@ impl Flows {
                 self.store_tokens(&mut auth, tokens, true).await?;
                 outcome.authorized = true;
             }
-            Err(failure) => {
-                outcome.error = Some(self.record_failure(&mut auth, &failure, "failed").await?);
-            }
+            Err(failure) => return self.callback_failed(&mut auth, failure, "failed", outcome).await,
         }
         Ok(outcome)
     }
 
-    /// The provider answered `error=` on the callback. An authorization that is
-    /// authorized keeps its grant: a refused new request does not undo it.
-    pub(crate) async fn refused_at_callback(
+    /// A callback that gives no new grant (`error=`, no code, a refused
+    /// exchange). An authorization that is authorized keeps its grant: whoever
+    /// holds the state of a new request cannot undo it (issue 8, "Flows").
+    pub(crate) async fn callback_failed(
         &self,
         auth: &mut Record,
         failure: Failure,
+        status: &str,
         mut outcome: CallbackOutcome,
     ) -> Result<CallbackOutcome, Error> {
         if auth.text("status") == "authorized" {
@@ -364,7 +362,7 @@ impl Flows {
             outcome.error = Some(message);
             return Ok(outcome);
         }
-        outcome.error = Some(self.record_failure(auth, &failure, "unauthorized").await?);
+        outcome.error = Some(self.record_failure(auth, &failure, status).await?);
         Ok(outcome)
     }
 

@@ -158,7 +158,7 @@ impl Flows {
                 "access_denied",
                 Some("the provider sent no oauth_verifier: the resource owner did not grant access"),
             ));
-            return self.refused_at_callback(&mut auth, failure, outcome).await;
+            return self.callback_failed(&mut auth, failure, "unauthorized", outcome).await;
         };
         let token_secret = match &pending.code_verifier {
             Some(sealed) => self.sealer.open(sealed, &format!("state/{}", pending.state_hash))?,
@@ -185,10 +185,7 @@ impl Flows {
         let method = HttpMethod::parse(parts.provider.text("token_method"));
         let (access, access_secret) = match self.oauth1_token_pair(method, &endpoint, &signer, "access token").await {
             Ok(pair) => pair,
-            Err(failure) => {
-                outcome.error = Some(self.record_failure(&mut auth, &failure, "failed").await?);
-                return Ok(outcome);
-            }
+            Err(failure) => return self.callback_failed(&mut auth, failure, "failed", outcome).await,
         };
         for (field, value) in [("access_token", &access), ("access_token_secret", &access_secret)] {
             auth.secrets.insert(field.to_owned(), self.sealer.seal(value, &crate::seal_context(&auth.id, field))?);
@@ -238,7 +235,7 @@ impl Flows {
         let get = |key: &str| params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
         if let Some(error) = get("error") {
             let failure = Failure::Provider(ProviderError::new(0, error, get("error_description")));
-            return self.refused_at_callback(&mut auth, failure, outcome).await;
+            return self.callback_failed(&mut auth, failure, "unauthorized", outcome).await;
         }
         let mut captured = Map::new();
         for name in auth.data.get("capture").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {

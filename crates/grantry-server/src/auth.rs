@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
@@ -77,8 +77,8 @@ pub async fn caller_for(state: &AppState, hash: &str) -> Result<Option<Arc<Calle
             }
         },
     };
-    let now = timestamp(state.clock.now());
-    Ok(caller.expires_at.as_deref().is_none_or(|at| at > now.as_str()).then_some(caller))
+    let expired = caller.expires_at.as_deref().is_some_and(|at| at <= timestamp(state.clock.now()).as_str());
+    Ok((!expired).then_some(caller))
 }
 
 pub async fn require_token(State(state): State<AppState>, mut req: Request, next: Next) -> Result<Response, ApiError> {
@@ -145,7 +145,7 @@ impl TokenCache {
 /// window has passed. Sign-in and bearer tokens each have their own.
 #[derive(Default)]
 pub struct Throttle {
-    failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    failures: RwLock<HashMap<IpAddr, (Instant, u32)>>,
 }
 
 impl Throttle {
@@ -156,7 +156,7 @@ impl Throttle {
 
     /// `Err` with the seconds to wait when `address` is throttled.
     pub fn check(&self, address: IpAddr, what: &str) -> Result<(), Error> {
-        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let failures = self.failures.read().unwrap_or_else(|p| p.into_inner());
         match failures.get(&address) {
             Some((start, count)) if *count >= Self::LIMIT && start.elapsed() < Self::WINDOW => {
                 let retry_after = (Self::WINDOW - start.elapsed()).as_secs().max(1);
@@ -172,7 +172,7 @@ impl Throttle {
     }
 
     pub fn fail(&self, address: IpAddr) {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let mut failures = self.failures.write().unwrap_or_else(|p| p.into_inner());
         if failures.len() >= Self::MAX_ADDRESSES {
             failures.retain(|_, (start, _)| start.elapsed() < Self::WINDOW);
         }

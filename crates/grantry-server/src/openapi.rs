@@ -109,11 +109,47 @@ fn operation(kind: Kind, method: &str, path: &str) -> Value {
         o.insert("tags".into(), json!([name]));
         let responses = o.entry("responses").or_insert_with(|| json!({}));
         if let Some(r) = responses.as_object_mut() {
-            r.insert("401".into(), error_response("Missing or invalid API token"));
+            for (status, response) in bearer_responses() {
+                r.insert(status.into(), response);
+            }
         }
     }
     op
 }
+
+/// What every route behind a bearer token may answer besides its own.
+fn bearer_responses() -> [(&'static str, Value); 3] {
+    [
+        ("401", error_response("Missing, unknown, revoked or expired API token")),
+        ("403", error_response("forbidden: the token's role may not do this; the message names the role needed")),
+        ("429", error_response("too_many_requests: too many failed tokens from this address; see Retry-After")),
+    ]
+}
+
+/// Every stable error code (README, "Errors").
+const ERROR_CODES: &[&str] = &[
+    "validation_failed",
+    "template_too_expensive",
+    "not_found",
+    "conflict",
+    "unauthorized",
+    "forbidden",
+    "too_many_requests",
+    "bad_request",
+    "payload_too_large",
+    "method_not_allowed",
+    "not_authorized",
+    "authorization_failed",
+    "token_expired",
+    "refresh_not_supported",
+    "not_supported",
+    "client_incomplete",
+    "provider_misconfigured",
+    "connection_misconfigured",
+    "destination_refused",
+    "provider_unavailable",
+    "internal",
+];
 
 fn schema_name(kind: Kind) -> String {
     kind.title().replace([' ', '.'], "")
@@ -153,7 +189,7 @@ pub fn document(server_url: &str) -> Value {
         schemas.insert(schema_name(kind), schema);
     }
     schemas.insert("ErrorObject".into(), json!({"type": "object", "required": ["code", "message"], "properties": {
-        "code": {"type": "string", "enum": ["validation_failed", "not_found", "conflict", "unauthorized", "bad_request", "payload_too_large", "internal"]},
+        "code": {"type": "string", "enum": ERROR_CODES},
         "message": {"type": "string"},
         "fields": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
         "referrers": {"type": "array", "items": {"type": "object"}}}}));
@@ -178,9 +214,15 @@ fn oauth_paths() -> Vec<(&'static str, Value)> {
         "expires_at": {"type": ["string", "null"], "format": "date-time"}, "authorization_header": {"type": "string"}}});
     let states = "409: not_authorized, authorization_failed, token_expired, refresh_not_supported, not_supported";
     let with_401 = |mut responses: Value| {
-        responses["401"] = error_response("Missing or invalid API token");
+        for (status, response) in bearer_responses() {
+            responses[status] = response;
+        }
         responses
     };
+    let api_token = json!({"type": "object", "properties": {
+        "id": {"type": "string"}, "name": {"type": "string"},
+        "role": {"type": "string", "enum": ["admin", "editor", "viewer", "integration"]},
+        "created_at": {"type": "string", "format": "date-time"}, "expires_at": {"type": ["string", "null"], "format": "date-time"}}});
     vec![
         (
             "/api/v1/authorizations/{id}/authorize",
@@ -259,6 +301,26 @@ fn oauth_paths() -> Vec<(&'static str, Value)> {
             "patch": proxy_operation("proxy_patch"), "delete": proxy_operation("proxy_delete")}),
         ),
         (
+            "/api/v1/api-tokens",
+            json!({
+            "get": {"operationId": "list_api_tokens", "tags": ["api-tokens"], "summary": "Every API token, without its value (admin)",
+                "responses": with_401(json!({"200": json_response("The tokens", json!({"type": "object", "properties": {
+                    "items": {"type": "array", "items": api_token.clone()}}}))}))},
+            "post": {"operationId": "create_api_token", "tags": ["api-tokens"],
+                "summary": "Mint a token; its value is in this answer only (admin)",
+                "requestBody": json_body(json!({"type": "object", "required": ["name", "role"], "properties": {
+                    "name": {"type": "string"}, "role": {"type": "string", "enum": ["admin", "editor", "viewer", "integration"]},
+                    "expires_at": {"type": "string", "format": "date-time"}}})),
+                "responses": with_401(json!({"201": json_response("The token with its value in `token`", api_token),
+                    "422": error_response("A field is wrong")}))}}),
+        ),
+        (
+            "/api/v1/api-tokens/{id}",
+            json!({"delete": {"operationId": "revoke_api_token", "tags": ["api-tokens"], "parameters": id,
+                "summary": "Revoke a token: it stops working at once, and the UI sessions signed in with it end (admin)",
+                "responses": with_401(json!({"204": {"description": "Revoked"}, "404": error_response("No such token")}))}}),
+        ),
+        (
             "/oauth/callback",
             json!({"get": {
             "operationId": "oauth_callback", "tags": ["oauth"], "security": [],
@@ -280,6 +342,8 @@ fn proxy_operation(operation_id: &str) -> Value {
         "responses": {
             "default": {"description": "The remote API's status, headers and body"},
             "401": error_response("Missing or invalid API token (a remote 401 is passed through after one refresh and retry)"),
+            "400": error_response("A path with `.` or `..` segments"),
+            "403": error_response("forbidden: only admin and integration tokens may use the proxy"),
             "409": error_response("The authorization cannot be used, or the destination address is refused"),
             "413": error_response("A request body over 1 MiB"),
             "503": error_response("provider_unavailable: the remote API could not be reached")

@@ -1687,3 +1687,65 @@ async fn a_provided_secret_is_always_reported_updated() {
     let r = s.post("/api/v1/clients/import", guessed).await;
     assert_eq!((r.body["updated"].as_u64(), r.body["unchanged"].as_u64()), (Some(1), Some(0)), "{}", r.text);
 }
+
+// ---- a flow started in the UI belongs to that browser --------------------------------
+
+/// The link a UI page sends the browser on with (`id="continue"`), unescaped.
+fn continue_link(html: &str) -> String {
+    let href = html.split("id=\"continue\" href=\"").nth(1).unwrap_or("").split('"').next().unwrap_or("");
+    href.replace("&amp;", "&").replace("&#38;", "&").replace("&#x27;", "'")
+}
+
+#[tokio::test]
+async fn a_flow_started_in_the_ui_completes_only_in_the_browser_session_that_started_it() {
+    let fake = FakeProvider::start().await;
+    let s = Server::start().await;
+    let client = s
+        .create(
+            "clients",
+            json!({"type": "remote_oauth", "name": "ui", "provider": fake.provider("Bound", json!({})),
+                   "identifier": "bound-client-id", "secret": "bound-client-secret"}),
+        )
+        .await;
+    let auth = s.create("authorizations", json!({"type": "oauth2", "name": "bound", "client": client["id"]})).await;
+    let id = auth["id"].as_str().unwrap();
+    // The person's browser keeps its cookies: the UI session and the flow cookie.
+    let person = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let signed_in = person.post(format!("{}/ui/login", s.base)).form(&[("token", TOKEN)]).send().await.unwrap();
+    assert_eq!(signed_in.status(), 200, "signed in and on the client list");
+    let start = |csrf: String| {
+        let person = person.clone();
+        let url = format!("{}/ui/authorizations/{id}/authorize", s.base);
+        async move { person.post(url).form(&[("csrf", csrf)]).send().await.unwrap() }
+    };
+    let page = person.get(format!("{}/ui/authorizations/{id}", s.base)).send().await.unwrap().text().await.unwrap();
+    let leave = start(csrf_of(&page)).await;
+    let flow_cookie = leave.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    assert!(flow_cookie.starts_with("grantry_flow=") && flow_cookie.contains("Path=/oauth/callback"), "{flow_cookie}");
+    assert!(flow_cookie.contains("HttpOnly") && flow_cookie.contains("SameSite=Lax"), "{flow_cookie}");
+    let link = continue_link(&leave.text().await.unwrap());
+    assert!(link.starts_with(&fake.base), "{link}");
+
+    // Someone else's browser that got hold of the link cannot finish the flow.
+    let stranger = visit(&browser(), &link).await;
+    assert_eq!(stranger.status, 400, "{}", stranger.body);
+    assert!(stranger.body.contains("another browser session"), "{}", stranger.body);
+    assert!(fake.seen().is_empty(), "no code was exchanged");
+    assert_eq!(s.get(&format!("/api/v1/authorizations/{id}")).await.body["status"], "unauthorized");
+
+    // The person starts again and finishes in their own browser.
+    fake.answer(Answer::json(json!({"access_token": "bound-access", "expires_in": 3600})));
+    let page = person.get(format!("{}/ui/authorizations/{id}", s.base)).send().await.unwrap().text().await.unwrap();
+    let link = continue_link(&start(csrf_of(&page)).await.text().await.unwrap());
+    let back = person.get(&link).send().await.unwrap();
+    assert_eq!(back.status(), 200, "the callback's page that moves on to the UI");
+    assert_eq!(fake.seen().len(), 1, "one code exchange");
+    assert_eq!(s.get(&format!("/api/v1/authorizations/{id}")).await.body["status"], "authorized");
+    // A flow started through the API (no browser session) is not bound.
+    let r = s
+        .post(&format!("/api/v1/authorizations/{id}/authorize"), json!({"return_to": "https://app.example/done"}))
+        .await;
+    fake.answer(Answer::json(json!({"access_token": "api-access", "expires_in": 3600})));
+    let landing = visit(&browser(), r.body["authorize_url"].as_str().unwrap()).await;
+    assert_eq!(landing.param("status").as_deref(), Some("authorized"), "{}", landing.url);
+}

@@ -173,6 +173,9 @@ async fn each_kind_describes_itself_as_json_schema_and_the_api_as_openapi() {
         ("post", "/api/v1/authorizations/{id}/sign"),
         ("get", "/api/v1/connections/{id}/proxy/{path}"),
         ("get", "/api/v1/connections/{id}"),
+        ("get", "/api/v1/api-tokens"),
+        ("post", "/api/v1/api-tokens"),
+        ("delete", "/api/v1/api-tokens/{id}"),
         ("get", "/oauth/callback"),
     ] {
         assert!(doc.body["paths"][path][method].is_object(), "{method} {path} missing from OpenAPI");
