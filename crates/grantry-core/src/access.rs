@@ -99,10 +99,7 @@ pub fn forbidden(role: Role, action: Action) -> crate::Error {
         [init @ .., last] => format!("the {} or {last} role", init.join(", ")),
         [] => "a role no token has".to_owned(),
     };
-    crate::Error::Forbidden(format!(
-        "to {} you need {needed}; this token has the {role} role",
-        action.describe()
-    ))
+    crate::Error::Forbidden(format!("to {} you need {needed}; this token has the {role} role", action.describe()))
 }
 
 #[cfg(test)]

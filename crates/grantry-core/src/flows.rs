@@ -18,9 +18,9 @@ use crate::oauth2::{
     ProviderSettings, SendError, TokenSet, Vars, STANDARD_POINTERS,
 };
 use crate::scrub::Scrubber;
-use crate::template::{HostParameter, Position};
 use crate::service::{label, Page, Records};
 use crate::store::{Notification, NotificationQuery, PendingState, Store};
+use crate::template::{HostParameter, Position};
 use crate::{seal_context, timestamp, Clock, Error, Id, Kind, NaturalKey, Record, Sealer};
 
 /// How long an authorize request's state is good for.
@@ -1097,7 +1097,9 @@ fn request_scrubber(request: &HttpRequest) -> Scrubber {
                 let decoded = String::from_utf8_lossy(&decoded).into_owned();
                 if let Some((user, password)) = decoded.split_once(':') {
                     scrubber.add(user).add(password);
-                    let plain = |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
+                    let plain = |s: &str| {
+                        url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned())
+                    };
                     for part in [plain(user), plain(password)].into_iter().flatten() {
                         scrubber.add(&part);
                     }

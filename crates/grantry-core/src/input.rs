@@ -131,7 +131,8 @@ fn refuse_reserved_keys(path: &str, list: &Value, errors: &mut FieldErrors) {
     for (i, entry) in list.as_array().into_iter().flatten().enumerate() {
         let key = entry["key"].as_str().unwrap_or("");
         if crate::oauth2::is_reserved(key) {
-            errors.add(format!("{path}[{i}].key"), format!("`{key}` is set by Grantry itself and cannot be given here"));
+            errors
+                .add(format!("{path}[{i}].key"), format!("`{key}` is set by Grantry itself and cannot be given here"));
         }
     }
 }

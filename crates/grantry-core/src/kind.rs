@@ -393,8 +393,12 @@ static AUTHORIZATION_FIELDS: &[Field] = &[
     f("callback_key", FieldType::Text, "The query parameter that carries the callback URL.")
         .only(&["generic"])
         .default("redirect_uri"),
-    f("capture", FieldType::Names, "Callback query parameters to keep, sealed; connection templates read them as {{callback.<name>}}.")
-        .only(&["generic"]),
+    f(
+        "capture",
+        FieldType::Names,
+        "Callback query parameters to keep, sealed; connection templates read them as {{callback.<name>}}.",
+    )
+    .only(&["generic"]),
     f("username", FieldType::Secret, "The basic authentication user name.").only(&["basic"]),
     f("password", FieldType::Secret, "The basic authentication password.").only(&["basic"]),
     f("key_name", FieldType::Text, "The header or query parameter that carries the key.")
@@ -439,7 +443,8 @@ static CONNECTION_FIELDS: &[Field] = &[
         "Variables the url may put into its host, each with the pattern its value must match \
          (default: one DNS label).",
     ),
-    f("headers", FieldType::KeyValues, "Headers added to every proxied request (templates).").renders(Position::Request),
+    f("headers", FieldType::KeyValues, "Headers added to every proxied request (templates).")
+        .renders(Position::Request),
     f("parameters", FieldType::KeyValues, "Query parameters added to every proxied request (templates).")
         .renders(Position::Request),
     f("template_parameters", FieldType::KeyValues, "Variables for the connection's templates."),

@@ -492,7 +492,8 @@ impl ProviderError {
         }
     }
     pub fn to_json(&self) -> Value {
-        let mut out = serde_json::json!({"error": self.error, "error_description": self.description, "status": self.status});
+        let mut out =
+            serde_json::json!({"error": self.error, "error_description": self.description, "status": self.status});
         if let Some(uri) = &self.uri {
             out["error_uri"] = Value::String(uri.clone());
         }
@@ -526,7 +527,8 @@ pub fn parse_token_response(
 ) -> Result<TokenSet, ProviderError> {
     let text = String::from_utf8_lossy(&response.body).into_owned();
     let body = parse_body(&text, &response.content_type);
-    let fail = |error: &str, description: Option<String>| ProviderError::new(response.status, error, description.as_deref());
+    let fail =
+        |error: &str, description: Option<String>| ProviderError::new(response.status, error, description.as_deref());
     let Some(body) = body else {
         let error = if response.status >= 500 { "server_error" } else { "invalid_response" };
         return Err(fail(
@@ -580,7 +582,9 @@ pub fn parse_token_response(
             None
         }
         (Some(_), Some(_)) => {
-            warnings.push("the token answer's expires_in is not a usable number of seconds; the expiry is unknown".to_owned());
+            warnings.push(
+                "the token answer's expires_in is not a usable number of seconds; the expiry is unknown".to_owned(),
+            );
             None
         }
     };
@@ -824,9 +828,21 @@ mod tests {
         use rand::{Rng, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(8);
         let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
-        let keys = ["access_token", "expires_in", "token_span", "created_at", "token_type", "refresh_token", "scope",
-            "error", "error_description", "error_uri", "id_token"];
-        let numbers = ["1e18", "-1", "1e308", "NaN", "inf", "9223372036854775807", "253402300799", "0", "3600", "1.5", "-0"];
+        let keys = [
+            "access_token",
+            "expires_in",
+            "token_span",
+            "created_at",
+            "token_type",
+            "refresh_token",
+            "scope",
+            "error",
+            "error_description",
+            "error_uri",
+            "id_token",
+        ];
+        let numbers =
+            ["1e18", "-1", "1e308", "NaN", "inf", "9223372036854775807", "253402300799", "0", "3600", "1.5", "-0"];
         for _ in 0..5_000 {
             let mut body = Map::new();
             for key in keys {
@@ -847,7 +863,11 @@ mod tests {
             }
             let status = [200u16, 201, 400, 401, 500, 503][rng.gen_range(0..6)];
             let content_type = ["application/json", "text/plain", ""][rng.gen_range(0..3)];
-            let text = if rng.gen_bool(0.9) { Value::Object(body).to_string() } else { "access_token=a&expires_in=1e18".into() };
+            let text = if rng.gen_bool(0.9) {
+                Value::Object(body).to_string()
+            } else {
+                "access_token=a&expires_in=1e18".into()
+            };
             match parse_token_response(&response(status, content_type, &text), &STANDARD_POINTERS, now) {
                 Ok(t) => {
                     assert!(!t.access_token.is_empty());

@@ -167,7 +167,11 @@ impl Flows {
         let (key, secret) = self.client_credentials(&parts.client)?;
         let vars = self.vars(&parts, &key, &secret);
         let endpoint = vars
-            .render_url("token_endpoint", parts.provider.text("token_endpoint"), &provider_settings(&parts.provider).hosts)
+            .render_url(
+                "token_endpoint",
+                parts.provider.text("token_endpoint"),
+                &provider_settings(&parts.provider).hosts,
+            )
             .map_err(misconfigured)?;
         let (timestamp_now, nonce) = (self.clock.now().unix_timestamp().to_string(), nonce());
         let extra = [("oauth_verifier", verifier.as_str())];
@@ -243,7 +247,8 @@ impl Flows {
                 captured.insert(name.to_owned(), Value::String(value.to_owned()));
             }
         }
-        let sealed = self.sealer.seal(&Value::Object(captured).to_string(), &crate::seal_context(&auth.id, "captured"))?;
+        let sealed =
+            self.sealer.seal(&Value::Object(captured).to_string(), &crate::seal_context(&auth.id, "captured"))?;
         auth.secrets.insert("captured".into(), sealed);
         self.save_authorized(&mut auth, true).await?;
         Ok(CallbackOutcome { authorized: true, ..outcome })

@@ -872,7 +872,8 @@ fn validate(record: &Record, ctx: &Context) -> FieldErrors {
         Kind::Connection => {
             for (i, entry) in record.data.get("headers").and_then(Value::as_array).into_iter().flatten().enumerate() {
                 if entry["key"].as_str().is_some_and(|k| k.eq_ignore_ascii_case("host")) {
-                    errors.add(format!("headers[{i}].key"), "`Host` follows from the connection's url and cannot be set");
+                    errors
+                        .add(format!("headers[{i}].key"), "`Host` follows from the connection's url and cannot be set");
                 }
             }
             let handled_by_templates =

@@ -53,10 +53,7 @@ pub fn api_action(method: &Method, route: &str, path: &str) -> Action {
 
 /// The client address of a request (the socket's peer).
 pub fn client_address(req: &Request) -> IpAddr {
-    req.extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 
 /// The caller a token hash stands for, if the token exists and has not expired.
@@ -92,8 +89,10 @@ pub async fn require_token(State(state): State<AppState>, mut req: Request, next
         .filter(|t| !t.is_empty());
     let Some(token) = token else {
         state.bearer_failures.fail(address);
-        return Err(Error::Unauthorized("this endpoint needs an API token: send `Authorization: Bearer <token>`".into())
-            .into());
+        return Err(Error::Unauthorized(
+            "this endpoint needs an API token: send `Authorization: Bearer <token>`".into(),
+        )
+        .into());
     };
     let Some(caller) = caller_for(&state, &grantry_crypto::hash_api_token(token)).await? else {
         state.bearer_failures.fail(address);
@@ -196,7 +195,10 @@ mod tests {
         assert_eq!(api_action(&post, "/api/v1/{kind}", "/api/v1/clients"), Action::Write);
         assert_eq!(api_action(&Method::DELETE, "/api/v1/{kind}/{id}", "/api/v1/clients/x"), Action::Write);
         assert_eq!(api_action(&post, "/api/v1/{kind}/export", "/api/v1/clients/export"), Action::Export);
-        assert_eq!(api_action(&get, "/api/v1/authorizations/{id}/token", "/api/v1/authorizations/x/token"), Action::UseSecret);
+        assert_eq!(
+            api_action(&get, "/api/v1/authorizations/{id}/token", "/api/v1/authorizations/x/token"),
+            Action::UseSecret
+        );
         assert_eq!(api_action(&post, "/api/v1/authorizations/{id}/cancel", "/x"), Action::Flow);
         assert_eq!(api_action(&get, "/api/v1/api-tokens", "/api/v1/api-tokens"), Action::ManageTokens);
         assert_eq!(api_action(&get, "/something/new", "/something/new"), Action::ManageTokens);

@@ -83,7 +83,11 @@ mod tests {
             (Error::Unauthorized(String::new()), 401, "unauthorized"),
             (Error::Forbidden(String::new()), 403, "forbidden"),
             (Error::TooManyRequests { message: String::new(), retry_after: 1 }, 429, "too_many_requests"),
-            (Error::Validation(FieldErrors(Default::default(), Some("template_too_expensive"))), 422, "template_too_expensive"),
+            (
+                Error::Validation(FieldErrors(Default::default(), Some("template_too_expensive"))),
+                422,
+                "template_too_expensive",
+            ),
             (Error::PayloadTooLarge(String::new()), 413, "payload_too_large"),
             (Error::State { code: "token_expired", message: String::new() }, 409, "token_expired"),
             (Error::Unavailable(String::new()), 503, "provider_unavailable"),

@@ -188,11 +188,14 @@ pub fn document(server_url: &str) -> Value {
         }
         schemas.insert(schema_name(kind), schema);
     }
-    schemas.insert("ErrorObject".into(), json!({"type": "object", "required": ["code", "message"], "properties": {
+    schemas.insert(
+        "ErrorObject".into(),
+        json!({"type": "object", "required": ["code", "message"], "properties": {
         "code": {"type": "string", "enum": ERROR_CODES},
         "message": {"type": "string"},
         "fields": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
-        "referrers": {"type": "array", "items": {"type": "object"}}}}));
+        "referrers": {"type": "array", "items": {"type": "object"}}}}),
+    );
     schemas.insert("Error".into(), json!({"type": "object", "required": ["error"], "properties": {"error": {"$ref": "#/components/schemas/ErrorObject"}}}));
     json!({
         "openapi": "3.1.0",

@@ -30,7 +30,9 @@ impl Network {
         let address: IpAddr = address.parse().map_err(|_| format!("`{text}` is not an address or CIDR network"))?;
         let max = if address.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
-            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("`{text}` has a bad prefix length"))?,
+            Some(p) => {
+                p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("`{text}` has a bad prefix length"))?
+            }
             None => max,
         };
         Ok(Network { address, prefix })
@@ -365,7 +367,9 @@ mod tests {
         ] {
             assert!(!default.allows(ip(private)), "{private}");
         }
-        assert!(loopback.allows(ip("127.0.0.1")) && loopback.allows(ip("::1")) && loopback.allows(ip("::ffff:127.0.0.1")));
+        assert!(
+            loopback.allows(ip("127.0.0.1")) && loopback.allows(ip("::1")) && loopback.allows(ip("::ffff:127.0.0.1"))
+        );
         assert!(!loopback.allows(ip("10.1.2.3")));
         for public in ["93.184.216.34", "2606:4700::1111", "::ffff:93.184.216.34", "64:ff9b::5db8:d822"] {
             assert!(default.allows(ip(public)), "{public}");

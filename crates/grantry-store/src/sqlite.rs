@@ -5,9 +5,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use grantry_core::access::Role;
 use grantry_core::filter::{Condition, FilterValue, ListQuery, Op, Sort, Target};
 use grantry_core::store::{ApiToken, Notification, NotificationQuery, PendingState, Store, StoreError};
-use grantry_core::access::Role;
 use grantry_core::{Id, Kind, NaturalKey, Record, Sealed};
 use serde_json::{Map, Value};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};

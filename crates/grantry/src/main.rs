@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
+use grantry_core::access::Role;
 use grantry_core::flows::{FlowSettings, Flows};
 use grantry_core::service::Records;
 use grantry_core::store::{ApiToken, Store};
-use grantry_core::access::Role;
 use grantry_core::{timestamp, Clock, Id, SystemClock};
 use grantry_crypto::{generate_api_token, hash_api_token, Keyring};
 use grantry_server::tokens::{self, NewToken};
@@ -112,7 +112,15 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve { storage, listen, public_url, refresh_margin, http_timeout, allowed_networks, return_to_origins } => {
+        Command::Serve {
+            storage,
+            listen,
+            public_url,
+            refresh_margin,
+            http_timeout,
+            allowed_networks,
+            return_to_origins,
+        } => {
             let options =
                 ServeOptions { listen, public_url, refresh_margin, http_timeout, allowed_networks, return_to_origins };
             serve(Config::load(storage)?, options).await
@@ -168,7 +176,9 @@ async fn serve(config: Config, options: ServeOptions) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("GRANTRY_ALLOWED_NETWORKS: {e}"))?;
     let return_to_origins = comma_list(&options.return_to_origins)
         .map(|o| match url::Url::parse(o) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(u.origin().ascii_serialization()),
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                Ok(u.origin().ascii_serialization())
+            }
             _ => Err(anyhow::anyhow!("GRANTRY_RETURN_TO_ORIGINS: `{o}` is not an origin such as https://app.example")),
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -284,7 +294,7 @@ async fn list_tokens(config: Config) -> anyhow::Result<()> {
         println!(
             "{:<36}  {:<11}  {:<24}  {:<24}  {}",
             t.id,
-            t.role,
+            t.role.as_str(),
             t.created_at,
             t.expires_at.as_deref().unwrap_or("never"),
             t.name

@@ -303,7 +303,8 @@ impl Renderable for For {
             }
             Source::Range(start, stop) => {
                 let (start, stop) = (whole_number(start, runtime, "start")?, whole_number(stop, runtime, "end")?);
-                let len = if stop < start { 0 } else { (stop as i128 - start as i128 + 1).min(u64::MAX as i128) as u64 };
+                let len =
+                    if stop < start { 0 } else { (stop as i128 - start as i128 + 1).min(u64::MAX as i128) as u64 };
                 (None, start, len)
             }
         };
@@ -425,10 +426,54 @@ pub(crate) fn build(extra: Vec<Box<dyn ParseFilter>>) -> Result<liquid::Parser, 
         ($($name:ident),* $(,)?) => { $( builder = builder.filter(Guarded(std_::$name)); )* };
     }
     guarded!(
-        Abs, Append, AtLeast, AtMost, Capitalize, Ceil, Compact, Concat, Date, Default, DividedBy, Downcase, Escape,
-        EscapeOnce, First, Floor, Join, Last, Lstrip, Map, Minus, Modulo, NewlineToBr, Plus, Prepend, Remove,
-        RemoveFirst, Replace, ReplaceFirst, Reverse, Round, Rstrip, Size, Slice, Sort, SortNatural, Split, Strip,
-        StripHtml, StripNewlines, Times, Truncate, TruncateWords, Uniq, Upcase, UrlDecode, UrlEncode, Where,
+        Abs,
+        Append,
+        AtLeast,
+        AtMost,
+        Capitalize,
+        Ceil,
+        Compact,
+        Concat,
+        Date,
+        Default,
+        DividedBy,
+        Downcase,
+        Escape,
+        EscapeOnce,
+        First,
+        Floor,
+        Join,
+        Last,
+        Lstrip,
+        Map,
+        Minus,
+        Modulo,
+        NewlineToBr,
+        Plus,
+        Prepend,
+        Remove,
+        RemoveFirst,
+        Replace,
+        ReplaceFirst,
+        Reverse,
+        Round,
+        Rstrip,
+        Size,
+        Slice,
+        Sort,
+        SortNatural,
+        Split,
+        Strip,
+        StripHtml,
+        StripNewlines,
+        Times,
+        Truncate,
+        TruncateWords,
+        Uniq,
+        Upcase,
+        UrlDecode,
+        UrlEncode,
+        Where,
     );
     for filter in extra {
         builder = builder.filter(filter);

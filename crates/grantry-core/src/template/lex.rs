@@ -176,7 +176,10 @@ mod tests {
         assert_eq!(vars("{% if secret == 'x' %}{{ 'secret' }}{% endif %}"), ["secret"]);
         assert_eq!(vars("{% assign t = refresh_token | base64_encode %}{{t}}"), ["refresh_token", "t"]);
         assert_eq!(vars("{{ x[key] }} {{ x['literal'] }}"), ["key", "x"]);
-        assert_eq!(vars("{% raw %}{{ secret }}{% endraw %}{% comment %}{{ password }}{% endcomment %}"), Vec::<String>::new());
+        assert_eq!(
+            vars("{% raw %}{{ secret }}{% endraw %}{% comment %}{{ password }}{% endcomment %}"),
+            Vec::<String>::new()
+        );
         assert_eq!(vars("{{- callback.code -}} {{ 5 | plus: n }}"), ["callback", "n"]);
     }
 

@@ -443,7 +443,8 @@ mod tests {
         assert!(matches!(huge, RenderError::TooExpensive(_)), "{huge:?}");
         let nested = render("{% for i in (1..6000) %}{% for j in (1..6000) %}{% endfor %}{% endfor %}", &v);
         assert!(matches!(nested, Err(RenderError::TooExpensive(_))));
-        let doubling = format!("{{% assign s = 'xxxxxxxxxxxxxxxx' %}}{}{{{{ s }}}}", "{% assign s = s | append: s %}".repeat(40));
+        let doubling =
+            format!("{{% assign s = 'xxxxxxxxxxxxxxxx' %}}{}{{{{ s }}}}", "{% assign s = s | append: s %}".repeat(40));
         assert!(matches!(render(&doubling, &v), Err(RenderError::TooExpensive(_))));
         let capture = "{% capture c %}{% for i in (1..9000) %}0123456789{% endfor %}{% endcapture %}{{ c }}";
         assert!(matches!(render(capture, &v), Err(RenderError::TooExpensive(_))));
@@ -451,8 +452,15 @@ mod tests {
         assert!(check_budget("{% for i in (1..n) %}{% endfor %}").is_ok());
         // Ordinary loops still work, with forloop, limit, offset, reversed, else and break.
         let list = vars(json!({"xs": ["a", "b", "c", "d"]}));
-        assert_eq!(render("{% for x in xs offset: 1 limit: 2 %}{{ forloop.index }}{{ x }}{% endfor %}", &list).unwrap(), "1b2c");
-        assert_eq!(render("{% for i in (1..5) reversed %}{% if i == 2 %}{% break %}{% endif %}{{ i }}{% endfor %}", &v).unwrap(), "543");
+        assert_eq!(
+            render("{% for x in xs offset: 1 limit: 2 %}{{ forloop.index }}{{ x }}{% endfor %}", &list).unwrap(),
+            "1b2c"
+        );
+        assert_eq!(
+            render("{% for i in (1..5) reversed %}{% if i == 2 %}{% break %}{% endif %}{{ i }}{% endfor %}", &v)
+                .unwrap(),
+            "543"
+        );
         assert_eq!(render("{% for x in none %}a{% else %}empty{% endfor %}", &v).unwrap(), "empty");
     }
 

@@ -152,7 +152,10 @@ fn encoded_rest(text: &str, from: usize) -> Result<String, String> {
                 out.push_str(literal);
             }
             Piece::Output { start, end, inner } if start >= from => {
-                let (open, close) = (if inner.starts_with('-') { "{{-" } else { "{{" }, if inner.ends_with('-') { "-}}" } else { "}}" });
+                let (open, close) = (
+                    if inner.starts_with('-') { "{{-" } else { "{{" },
+                    if inner.ends_with('-') { "-}}" } else { "}}" },
+                );
                 let filter = if in_path { "grantry_url_path" } else { "grantry_url_query" };
                 out.push_str(&format!("{open} {} | {filter} {close}", inner.trim_matches('-').trim()));
                 let _ = end;

@@ -263,7 +263,8 @@ pub fn to_body(kind: Kind, rtype: &str, pairs: &[(String, String)]) -> Result<Va
                     .collect();
                 Value::Array(list)
             }
-            FieldType::Object | FieldType::RefreshRequest | FieldType::HostParameters => match get(name).map(str::trim) {
+            FieldType::Object | FieldType::RefreshRequest | FieldType::HostParameters => match get(name).map(str::trim)
+            {
                 None => continue,
                 Some("") => Value::Null,
                 Some(text) => match serde_json::from_str::<Value>(text) {

@@ -18,8 +18,8 @@ use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use grantry_core::filter::{parse_filter_object, parse_list_query, Op};
 use grantry_core::access::{Action, Role};
+use grantry_core::filter::{parse_filter_object, parse_list_query, Op};
 use grantry_core::flows::{Authorized, Start};
 use grantry_core::oauth2::encode_form;
 use grantry_core::service::Selection;
@@ -164,7 +164,9 @@ fn ui_action(method: &axum::http::Method, path: &str) -> Option<Action> {
 }
 
 async fn require_session(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let Some(id) = cookie_value(req.headers(), SESSION_COOKIE) else { return Redirect::to("/ui/login").into_response() };
+    let Some(id) = cookie_value(req.headers(), SESSION_COOKIE) else {
+        return Redirect::to("/ui/login").into_response();
+    };
     let Some(session) = state.ui.get(&id) else { return Redirect::to("/ui/login").into_response() };
     // The token signed in with must still be valid (revoked elsewhere, expired).
     let caller = match crate::auth::caller_for(&state, &session.token_hash).await {
@@ -177,7 +179,10 @@ async fn require_session(State(state): State<AppState>, mut req: Request, next: 
     };
     if let Some(action) = ui_action(req.method(), req.uri().path()) {
         if !caller.role.may(action) {
-            return page_error(StatusCode::FORBIDDEN, &grantry_core::access::forbidden(caller.role, action).to_string());
+            return page_error(
+                StatusCode::FORBIDDEN,
+                &grantry_core::access::forbidden(caller.role, action).to_string(),
+            );
         }
     }
     req.extensions_mut().insert(session);
@@ -786,8 +791,14 @@ async fn member_action(
                         Ok(r) => r["label"].as_str().unwrap_or_default().to_owned(),
                         Err(_) => String::new(),
                     };
-                    let mut page =
-                        render(&LeavePage { csrf: session.csrf.clone(), nav: nav("authorizations"), label, host, url, back });
+                    let mut page = render(&LeavePage {
+                        csrf: session.csrf.clone(),
+                        nav: nav("authorizations"),
+                        label,
+                        host,
+                        url,
+                        back,
+                    });
                     let text = format!(
                         "{FLOW_COOKIE}={}; Path=/oauth/callback; HttpOnly; SameSite=Lax; Max-Age={}",
                         session.flow_key,

@@ -120,10 +120,8 @@ async fn a_restart_keeps_every_record_and_its_secrets_usable() {
         .post(&format!("/api/v1/authorizations/{basic}/sign"), json!({"method": "GET", "url": "https://api.example/x"}))
         .await;
     assert_eq!(signed.status, 200, "{}", signed.text);
-    let expected = base64::Engine::encode(
-        &base64::engine::general_purpose::STANDARD,
-        format!("{}:{}", SECRETS[2], SECRETS[3]),
-    );
+    let expected =
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("{}:{}", SECRETS[2], SECRETS[3]));
     assert_eq!(signed.body["headers"]["Authorization"], format!("Basic {expected}"));
     let path = format!("/api/v1/clients/{}", client["id"].as_str().unwrap());
     let changed = s.patch(&path, json!({"secret": SECRETS[5]})).await;

@@ -1494,7 +1494,7 @@ async fn grantry_token_lists_and_revokes_offline() {
     let listing = token_list(dir.path()).await;
     assert!(!listing.contains(&token) && !listing.contains(TOKEN), "{listing}");
     let line =
-        listing.lines().find(|l| words(*l).iter().any(|w| w == "cli-viewer")).unwrap_or_else(|| panic!("{listing}"));
+        listing.lines().find(|l| words(l).iter().any(|w| w == "cli-viewer")).unwrap_or_else(|| panic!("{listing}"));
     assert!(words(line).iter().any(|w| w == "viewer"), "{line}");
     assert!(listing.lines().any(|l| words(l).iter().any(|w| w == "admin")), "the bootstrap token: {listing}");
     let token_id = words(line)[0].clone();
