@@ -103,6 +103,25 @@ pub(crate) fn pieces(text: &str) -> Result<Vec<Piece<'_>>, String> {
     Ok(out)
 }
 
+/// Blocks that open a level, and the tags that close them.
+const OPENERS: &[&str] = &["if", "unless", "case", "for", "capture", "ifchanged", "raw", "comment", "tablerow"];
+
+/// How deep the template's blocks nest.
+pub(crate) fn nesting(text: &str) -> Result<usize, String> {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for piece in pieces(text)? {
+        if let Piece::Tag { name, .. } = piece {
+            if OPENERS.contains(&name) {
+                depth += 1;
+                deepest = deepest.max(depth);
+            } else if name.strip_prefix("end").is_some_and(|n| OPENERS.contains(&n)) {
+                depth = depth.saturating_sub(1);
+            }
+        }
+    }
+    Ok(deepest)
+}
+
 /// The root variables named in a piece's expression: identifiers that are not
 /// inside quotes, not a property (`a.b`: only `a`), not a filter name, and not
 /// the tag's own name. Loop variables and keywords count too: the list errs on

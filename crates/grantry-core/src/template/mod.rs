@@ -36,6 +36,10 @@ fn parser() -> &'static liquid::Parser {
                 engine::own(HmacSha256),
                 engine::own(UrlPath),
                 engine::own(UrlQuery),
+                // In place of the standard ones: they would build their whole
+                // result before the budget could look at it.
+                engine::own(Replace),
+                engine::own(Join),
             ])
             .ok()
         })
@@ -70,7 +74,22 @@ impl std::fmt::Display for RenderError {
 /// Checks that `text` parses as a Liquid template. The error is a sentence
 /// fit for a validation message.
 pub fn check(text: &str) -> std::result::Result<(), String> {
-    parser().parse(text).map(|_| ()).map_err(|e| describe(&e))
+    parse(text).map(|_| ())
+}
+
+/// How deep blocks may nest: Liquid's parser recurses per level, and a
+/// template nested thousands deep would overflow a worker thread's stack.
+pub const MAX_NESTING: usize = 16;
+
+/// Parses `text`, refusing templates nested deeper than `MAX_NESTING` first.
+fn parse(text: &str) -> std::result::Result<liquid::Template, String> {
+    let depth = lex::nesting(text)?;
+    if depth > MAX_NESTING {
+        return Err(format!(
+            "is not a valid template: its blocks nest {depth} deep; at most {MAX_NESTING} are allowed"
+        ));
+    }
+    parser().parse(text).map_err(|e| describe(&e))
 }
 
 /// Renders `text` once with no variables: a template whose literal loops or
@@ -103,7 +122,7 @@ fn render_source(
     text: &str,
     vars: &serde_json::Map<String, serde_json::Value>,
 ) -> std::result::Result<String, RenderError> {
-    let template = parser().parse(text).map_err(|e| RenderError::Invalid(describe(&e)))?;
+    let template = parse(text).map_err(RenderError::Invalid)?;
     let globals = Lenient(to_object(vars));
     let mut out = engine::Capped(Vec::new());
     match engine::with_budget(|| template.render_to(&mut out, &globals)) {
@@ -393,6 +412,85 @@ impl Filter for UrlQueryFilter {
     }
 }
 
+/// Fails before allocating a result that would be over the budget.
+fn within_budget(projected: usize) -> Result<()> {
+    if projected > MAX_OUTPUT {
+        return Err(liquid_core::Error::with_msg(format!("the result would be larger than {} KiB", MAX_OUTPUT / 1024)));
+    }
+    Ok(())
+}
+
+#[derive(Debug, FilterParameters)]
+struct ReplaceArgs {
+    #[parameter(description = "The text to search.", arg_type = "str")]
+    search: Expression,
+    #[parameter(description = "What replaces each occurrence (nothing when left out).", arg_type = "str")]
+    replace: Option<Expression>,
+}
+
+#[derive(Clone, ParseFilter, FilterReflection)]
+#[filter(
+    name = "replace",
+    description = "Replaces every occurrence of `search` with `replace`, within the render budget.",
+    parameters(ReplaceArgs),
+    parsed(ReplaceFilter)
+)]
+struct Replace;
+
+#[derive(Debug, FromFilterParameters, Display_filter)]
+#[name = "replace"]
+struct ReplaceFilter {
+    #[parameters]
+    args: ReplaceArgs,
+}
+
+impl Filter for ReplaceFilter {
+    fn evaluate(&self, input: &dyn ValueView, runtime: &dyn Runtime) -> Result<Value> {
+        let args = self.args.evaluate(runtime)?;
+        let input = input.to_kstr();
+        let replace = args.replace.unwrap_or_else(|| "".into());
+        let search = args.search.as_str();
+        // An empty search matches between every character.
+        let count = if search.is_empty() { input.chars().count() + 1 } else { input.matches(search).count() };
+        within_budget((input.len() - count * search.len()).saturating_add(count.saturating_mul(replace.len())))?;
+        Ok(Value::scalar(input.replace(search, replace.as_str())))
+    }
+}
+
+#[derive(Debug, FilterParameters)]
+struct JoinArgs {
+    #[parameter(description = "The separator between the items (one space when left out).", arg_type = "str")]
+    separator: Option<Expression>,
+}
+
+#[derive(Clone, ParseFilter, FilterReflection)]
+#[filter(
+    name = "join",
+    description = "Joins the items of a list with a separator, within the render budget.",
+    parameters(JoinArgs),
+    parsed(JoinFilter)
+)]
+struct Join;
+
+#[derive(Debug, FromFilterParameters, Display_filter)]
+#[name = "join"]
+struct JoinFilter {
+    #[parameters]
+    args: JoinArgs,
+}
+
+impl Filter for JoinFilter {
+    fn evaluate(&self, input: &dyn ValueView, runtime: &dyn Runtime) -> Result<Value> {
+        let args = self.args.evaluate(runtime)?;
+        let separator = args.separator.unwrap_or_else(|| " ".into());
+        let list = input.as_array().ok_or_else(|| liquid_core::Error::with_msg("join: a list is expected"))?;
+        let items: Vec<KStringCow<'_>> = list.values().map(|v| v.to_kstr()).collect();
+        let total = items.iter().map(|i| i.len()).sum::<usize>();
+        within_budget(total.saturating_add(items.len().saturating_mul(separator.len())))?;
+        Ok(Value::scalar(items.iter().map(|i| i.as_str()).collect::<Vec<_>>().join(separator.as_str())))
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -447,6 +545,15 @@ mod tests {
             format!("{{% assign s = 'xxxxxxxxxxxxxxxx' %}}{}{{{{ s }}}}", "{% assign s = s | append: s %}".repeat(40));
         assert!(matches!(render(&doubling, &v), Err(RenderError::TooExpensive(_))));
         let capture = "{% capture c %}{% for i in (1..9000) %}0123456789{% endfor %}{% endcapture %}{{ c }}";
+        // One call that would build gigabytes: refused before it allocates.
+        let wide =
+            "{% assign s = 'xxxxxxxxxxxxxxxx' %}{% for i in (1..12) %}{% assign s = s | append: s %}{% endfor %}";
+        assert!(render(&format!("{wide}{{{{ s | replace: '', s }}}}"), &v).is_err());
+        assert!(render(&format!("{wide}{{% assign a = s | split: 'x' %}}{{{{ a | join: s }}}}"), &v).is_err());
+        assert_eq!(
+            render("{{ 'a,b' | split: ',' | join: '-' }}{{ 'aXb' | replace: 'X', '_' }}", &v).unwrap(),
+            "a-ba_b"
+        );
         assert!(matches!(render(capture, &v), Err(RenderError::TooExpensive(_))));
         assert!(check_budget("{% for i in (1..100000000) %}{% endfor %}").is_err());
         assert!(check_budget("{% for i in (1..n) %}{% endfor %}").is_ok());
@@ -462,6 +569,19 @@ mod tests {
             "543"
         );
         assert_eq!(render("{% for x in none %}a{% else %}empty{% endfor %}", &v).unwrap(), "empty");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_the_parser_recurses() {
+        let nested = |n: usize| format!("{}x{}", "{%if a%}".repeat(n), "{%endif%}".repeat(n));
+        // On a small stack, as on a worker thread: no overflow, an error.
+        let deep = nested(5000);
+        let ok =
+            std::thread::Builder::new().stack_size(256 * 1024).spawn(move || check(&deep)).unwrap().join().unwrap();
+        assert!(ok.unwrap_err().contains("nest"));
+        let shallow = nested(MAX_NESTING);
+        let ok = std::thread::Builder::new().stack_size(2 * 1024 * 1024).spawn(move || check(&shallow)).unwrap().join();
+        assert!(ok.unwrap().is_ok());
     }
 
     #[test]
