@@ -34,7 +34,7 @@ impl Role {
     pub fn may(self, action: Action) -> bool {
         match (self, action) {
             (Role::Admin, _) => true,
-            (Role::Editor, Action::ManageTokens | Action::UseSecret) => false,
+            (Role::Editor, Action::ManageTokens | Action::UseSecret | Action::Redirect) => false,
             (Role::Editor, _) => true,
             (Role::Viewer, Action::Read(_) | Action::ReadSchema | Action::ReadNotifications | Action::Export) => true,
             (Role::Viewer, _) => false,
@@ -73,6 +73,12 @@ pub enum Action {
     UseSecret,
     /// Mint, list and revoke API tokens.
     ManageTokens,
+    /// Change where stored secrets are sent: a provider's token, revocation or
+    /// refresh endpoints, a client's provider or token parameters, an
+    /// authorization's client, a connection's destination. Otherwise an editor
+    /// could point a stored client secret or refresh token at a host of their
+    /// own and run a refresh.
+    Redirect,
 }
 
 impl Action {
@@ -87,6 +93,9 @@ impl Action {
             Action::Flow => "authorize, refresh or cancel authorizations".into(),
             Action::UseSecret => "use an authorization's credentials (token, sign, proxy)".into(),
             Action::ManageTokens => "manage API tokens".into(),
+            Action::Redirect => {
+                "change where stored secrets are sent (endpoints, token parameters, destinations)".into()
+            }
         }
     }
 }
@@ -119,6 +128,7 @@ mod tests {
             Flow,
             UseSecret,
             ManageTokens,
+            Redirect,
         ];
         let allowed = |role: Role| all.iter().filter(|a| role.may(**a)).count();
         assert_eq!(allowed(Role::Admin), all.len());

@@ -202,8 +202,33 @@ pub fn parse_condition(kind: Kind, key: &str, value: &str) -> Result<Condition, 
     Ok(Condition { target, op, value })
 }
 
-/// The most values an `in` condition takes (a database bounds a statement's parameters).
+/// The most values an `in` condition takes, and all conditions of one query
+/// together (a database bounds a statement's parameters).
 pub const MAX_IN_VALUES: usize = 1000;
+/// The most conditions of one query.
+pub const MAX_CONDITIONS: usize = 50;
+
+fn check_size(conditions: &[Condition]) -> Result<(), Error> {
+    if conditions.len() > MAX_CONDITIONS {
+        return Err(Error::BadRequest(format!(
+            "a query takes at most {MAX_CONDITIONS} conditions, not {}",
+            conditions.len()
+        )));
+    }
+    let values: usize = conditions
+        .iter()
+        .map(|c| match &c.value {
+            FilterValue::List(v) => v.len(),
+            _ => 1,
+        })
+        .sum();
+    if values > MAX_IN_VALUES {
+        return Err(Error::BadRequest(format!(
+            "a query's conditions take at most {MAX_IN_VALUES} values together, not {values}"
+        )));
+    }
+    Ok(())
+}
 
 fn parse_bool(key: &str, value: &str) -> Result<bool, Error> {
     match value {
@@ -224,6 +249,7 @@ pub fn parse_list_query(kind: Kind, pairs: &[(String, String)]) -> Result<ListQu
             _ => query.conditions.push(parse_condition(kind, key, value)?),
         }
     }
+    check_size(&query.conditions)?;
     if query.sorts.is_empty() {
         query.sorts.push(Sort { target: Target::Column("created_at"), descending: true });
     }
@@ -278,7 +304,8 @@ pub fn parse_filter_object(kind: Kind, filter: &Value) -> Result<Vec<Condition>,
             };
             parse_condition(kind, key, &text)
         })
-        .collect()
+        .collect::<Result<Vec<_>, Error>>()
+        .and_then(|conditions| check_size(&conditions).map(|()| conditions))
 }
 
 #[cfg(test)]

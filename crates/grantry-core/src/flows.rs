@@ -155,8 +155,12 @@ impl Flows {
         let secure = parsed.as_ref().is_some_and(|u| u.scheme() == "https" || (u.scheme() == "http" && loopback(u)));
         let origin = parsed.as_ref().map(|u| u.origin().ascii_serialization()).unwrap_or_default();
         let own = url::Url::parse(&self.settings.public_url).map(|u| u.origin().ascii_serialization()).ok();
-        let listed = own.as_deref() == Some(origin.as_str())
-            || self.settings.return_to_origins.iter().any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(&origin));
+        // Grantry's own origin is whatever the operator made the public URL.
+        if own.as_deref() == Some(origin.as_str()) {
+            return Ok(());
+        }
+        let listed =
+            self.settings.return_to_origins.iter().any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(&origin));
         if secure && listed {
             return Ok(());
         }

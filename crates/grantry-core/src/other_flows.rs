@@ -379,6 +379,13 @@ const NOT_FORWARDED: &[&str] = &[
     // What a proxy in front of Grantry says about the caller stays here.
     "forwarded",
     "x-real-ip",
+    // Headers some servers honour to route or re-method a request, past the
+    // connection's base path.
+    "x-original-url",
+    "x-rewrite-url",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
 ];
 
 /// Whether a header of a response or request crosses the proxy. The

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use secrecy::ExposeSecret;
 use serde_json::{json, Map, Value};
 
+use crate::access::{self, Action, Role};
 use crate::filter::{Condition, ListQuery};
 use crate::input::{self, json_type, Input};
 use crate::store::{Store, StoreError};
@@ -92,9 +93,10 @@ impl Records {
         self.view(record).await
     }
 
-    pub async fn patch(&self, kind: Kind, id: &Id, body: &Value) -> Result<Value, Error> {
+    /// Changes a record for a caller of `role`.
+    pub async fn patch(&self, kind: Kind, id: &Id, body: &Value, role: Role) -> Result<Value, Error> {
         let existing = self.fetch(kind, id).await?;
-        let (record, _) = self.patch_record(existing, body_object(body)?).await?;
+        let (record, _) = self.patch_record(existing, body_object(body)?, role).await?;
         self.view(record).await
     }
 
@@ -131,7 +133,7 @@ impl Records {
         Ok(records.iter().map(|r| export_view(r, &ctx)).collect())
     }
 
-    pub async fn import(&self, kind: Kind, body: &Value) -> Result<ImportReport, Error> {
+    pub async fn import(&self, kind: Kind, body: &Value, role: Role) -> Result<ImportReport, Error> {
         let Value::Array(items) = body else {
             return Err(Error::BadRequest(format!(
                 "an import is a JSON list of records (as export gives), not {}",
@@ -140,7 +142,7 @@ impl Records {
         };
         let mut report = ImportReport::default();
         for (index, item) in items.iter().enumerate() {
-            match self.import_one(kind, item).await {
+            match self.import_one(kind, item, role).await {
                 Ok(Saved::Created) => report.created += 1,
                 Ok(Saved::Updated) => report.updated += 1,
                 Ok(Saved::Unchanged) => report.unchanged += 1,
@@ -194,7 +196,12 @@ impl Records {
         })
     }
 
-    async fn patch_record(&self, existing: Record, body: &Map<String, Value>) -> Result<(Record, Saved), Error> {
+    async fn patch_record(
+        &self,
+        existing: Record,
+        body: &Map<String, Value>,
+        role: Role,
+    ) -> Result<(Record, Saved), Error> {
         let kind = existing.kind;
         let rtype = existing.rtype.clone();
         if let Some(t) = body.get("type") {
@@ -225,6 +232,9 @@ impl Records {
             errors.add("name", format!("the {TEMPLATE_SCOPE} scope of a provider cannot be renamed"));
         }
         errors.into_result()?;
+        if !role.may(Action::Redirect) && redirects(&existing, &record) {
+            return Err(access::forbidden(role, Action::Redirect));
+        }
         let unchanged = !secrets_changed
             && record.namespace == existing.namespace
             && record.name == existing.name
@@ -238,7 +248,7 @@ impl Records {
         Ok((record, Saved::Updated))
     }
 
-    async fn import_one(&self, kind: Kind, item: &Value) -> Result<Saved, Error> {
+    async fn import_one(&self, kind: Kind, item: &Value, role: Role) -> Result<Saved, Error> {
         let body = body_object(item)?;
         let rtype = input::record_type(kind, body)?;
         let existing = match self.natural_key(kind, body, "").await {
@@ -255,7 +265,7 @@ impl Records {
                     existing.rtype
                 ),
             )),
-            Some(existing) => Ok(self.patch_record(existing, body).await?.1),
+            Some(existing) => Ok(self.patch_record(existing, body, role).await?.1),
             None => self.create_record(kind, body).await.map(|_| Saved::Created),
         }
     }
@@ -723,6 +733,43 @@ fn template_scope(provider: &Record) -> Record {
 
 // ---- rules ------------------------------------------------------------------
 
+/// The fields that decide where a record's stored secrets (or those that
+/// flow through it) are sent; changing one needs `Action::Redirect`.
+fn destination_fields(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Provider => &[
+            "token_endpoint",
+            "token_method",
+            "token_endpoint_auth_method",
+            "revocation_endpoint",
+            "request_token_endpoint",
+            "signature_method",
+            "refresh_token_strategy",
+            "refresh_request",
+            "host_parameters",
+        ],
+        Kind::Client => &["provider", "request_token_parameters", "request_token_headers", "template_parameters"],
+        Kind::Authorization => &["client", "template_parameters"],
+        Kind::Connection => &[
+            "url",
+            "host_parameters",
+            "headers",
+            "parameters",
+            "template_parameters",
+            "authorization",
+            "authorization_handler",
+        ],
+        Kind::Scope => &[],
+    }
+}
+
+/// Whether a change moves where stored secrets go.
+fn redirects(before: &Record, after: &Record) -> bool {
+    destination_fields(before.kind)
+        .iter()
+        .any(|f| before.refs.get(*f) != after.refs.get(*f) || before.data.get(*f) != after.data.get(*f))
+}
+
 /// The templates of a record, each with its field path and where its result goes.
 fn templates_of(record: &Record) -> Vec<(String, &str, Position)> {
     let mut out = Vec::new();
@@ -828,6 +875,7 @@ fn validate(record: &Record, ctx: &Context) -> FieldErrors {
                 errors.add("refresh_request", "is only allowed when refresh_token_strategy is custom");
             }
         }
+        Kind::Client => refuse_host_header(record, "request_token_headers", &mut errors),
         Kind::Scope => {
             if let Some(provider) = referenced("provider") {
                 if provider.rtype != "oauth2" {
@@ -870,12 +918,7 @@ fn validate(record: &Record, ctx: &Context) -> FieldErrors {
             }
         }
         Kind::Connection => {
-            for (i, entry) in record.data.get("headers").and_then(Value::as_array).into_iter().flatten().enumerate() {
-                if entry["key"].as_str().is_some_and(|k| k.eq_ignore_ascii_case("host")) {
-                    errors
-                        .add(format!("headers[{i}].key"), "`Host` follows from the connection's url and cannot be set");
-                }
-            }
+            refuse_host_header(record, "headers", &mut errors);
             let handled_by_templates =
                 record.data.get("authorization_handler").and_then(Value::as_bool).unwrap_or(false);
             if let (Some(auth), false) = (referenced("authorization"), handled_by_templates) {
@@ -897,6 +940,15 @@ fn validate(record: &Record, ctx: &Context) -> FieldErrors {
         _ => {}
     }
     errors
+}
+
+/// `Host` follows from the URL a request goes to; a header list may not set it.
+fn refuse_host_header(record: &Record, list: &str, errors: &mut FieldErrors) {
+    for (i, entry) in record.data.get(list).and_then(Value::as_array).into_iter().flatten().enumerate() {
+        if entry["key"].as_str().is_some_and(|k| k.eq_ignore_ascii_case("host")) {
+            errors.add(format!("{list}[{i}].key"), "`Host` follows from the URL the request goes to and cannot be set");
+        }
+    }
 }
 
 /// Which of a connection's lists an authorization writes into, and the name it

@@ -1,15 +1,19 @@
 //! The REST API of the record kinds (SPEC §2). Handlers only translate HTTP to
 //! calls of the record service and back.
 
+use std::sync::Arc;
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use grantry_core::filter::{parse_filter_object, parse_list_query};
 use grantry_core::service::Selection;
 use grantry_core::{Error, Id, Kind};
 use serde_json::{json, Value};
 
+use crate::auth::Caller;
 use crate::error::{error_object, ApiError};
 use crate::extract::{self, JsonBody, QueryPairs};
 use crate::AppState;
@@ -38,10 +42,11 @@ pub async fn show(State(state): State<AppState>, Path((kind, id)): Path<(String,
 pub async fn update(
     State(state): State<AppState>,
     Path((kind, id)): Path<(String, String)>,
+    Extension(caller): Extension<Arc<Caller>>,
     JsonBody(body): JsonBody,
 ) -> ApiResult {
     let kind = extract::kind(&kind)?;
-    Ok(Json(state.records.patch(kind, &extract::id(id), &body).await?).into_response())
+    Ok(Json(state.records.patch(kind, &extract::id(id), &body, caller.role).await?).into_response())
 }
 
 pub async fn delete(State(state): State<AppState>, Path((kind, id)): Path<(String, String)>) -> ApiResult {
@@ -93,9 +98,14 @@ pub async fn export(State(state): State<AppState>, Path(kind): Path<String>, Jso
     Ok(Json(state.records.export(kind, &selection).await?).into_response())
 }
 
-pub async fn import(State(state): State<AppState>, Path(kind): Path<String>, JsonBody(body): JsonBody) -> ApiResult {
+pub async fn import(
+    State(state): State<AppState>,
+    Path(kind): Path<String>,
+    Extension(caller): Extension<Arc<Caller>>,
+    JsonBody(body): JsonBody,
+) -> ApiResult {
     let kind = extract::kind(&kind)?;
-    let report = state.records.import(kind, &body).await?;
+    let report = state.records.import(kind, &body, caller.role).await?;
     let failed: Vec<Value> =
         report.failed.iter().map(|(index, error)| json!({"index": index, "error": error_object(error)})).collect();
     Ok(Json(json!({

@@ -31,10 +31,13 @@ pub struct Caller {
 /// The action of an API route, from its pattern and the request's path
 /// (the `{kind}` segment). A route missing here needs the admin role.
 pub fn api_action(method: &Method, route: &str, path: &str) -> Action {
-    let kind = path.split('/').nth(3).and_then(Kind::parse);
-    let read = || kind.map(Action::Read).unwrap_or(Action::ReadSchema);
+    let kind = path.split('/').nth(3).and_then(|segment| Kind::parse(&decoded(segment)));
+    // The router decodes the segment the handler sees, so the role is judged on
+    // the decoded kind; a kind that is none stays admin-only.
+    let read = || kind.map(Action::Read).unwrap_or(Action::ManageTokens);
+    let reads = method == Method::GET || method == Method::HEAD;
     match route {
-        "/api/v1/{kind}" | "/api/v1/{kind}/{id}" if method == Method::GET => read(),
+        "/api/v1/{kind}" | "/api/v1/{kind}/{id}" if reads => read(),
         "/api/v1/{kind}" | "/api/v1/{kind}/{id}" | "/api/v1/{kind}/delete" | "/api/v1/{kind}/import" => Action::Write,
         "/api/v1/{kind}/export" => Action::Export,
         "/api/v1/{kind}/schema" => Action::ReadSchema,
@@ -49,6 +52,11 @@ pub fn api_action(method: &Method, route: &str, path: &str) -> Action {
         "/api/v1/notifications" => Action::ReadNotifications,
         _ => Action::ManageTokens,
     }
+}
+
+/// A path segment, percent-decoded as the router decodes it.
+pub fn decoded(segment: &str) -> String {
+    percent_encoding::percent_decode_str(segment).decode_utf8_lossy().into_owned()
 }
 
 /// The client address of a request (the socket's peer).
@@ -153,8 +161,23 @@ impl Throttle {
     /// Addresses remembered at most, so that a flood of addresses cannot fill memory.
     const MAX_ADDRESSES: usize = 100_000;
 
+    /// The key of an address: an IPv6 client usually holds a whole /64.
+    fn key(address: IpAddr) -> IpAddr {
+        match address {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => {
+                    let s = v6.segments();
+                    IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+                }
+            },
+            v4 => v4,
+        }
+    }
+
     /// `Err` with the seconds to wait when `address` is throttled.
     pub fn check(&self, address: IpAddr, what: &str) -> Result<(), Error> {
+        let address = Self::key(address);
         let failures = self.failures.read().unwrap_or_else(|p| p.into_inner());
         match failures.get(&address) {
             Some((start, count)) if *count >= Self::LIMIT && start.elapsed() < Self::WINDOW => {
@@ -171,9 +194,17 @@ impl Throttle {
     }
 
     pub fn fail(&self, address: IpAddr) {
+        let address = Self::key(address);
         let mut failures = self.failures.write().unwrap_or_else(|p| p.into_inner());
         if failures.len() >= Self::MAX_ADDRESSES {
             failures.retain(|_, (start, _)| start.elapsed() < Self::WINDOW);
+        }
+        if failures.len() >= Self::MAX_ADDRESSES {
+            // Still full: keep the addresses that are shut out, forget the counting ones.
+            failures.retain(|_, (_, count)| *count >= Self::LIMIT);
+        }
+        if failures.len() >= Self::MAX_ADDRESSES {
+            failures.clear();
         }
         let entry = failures.entry(address).or_insert((Instant::now(), 0));
         if entry.0.elapsed() >= Self::WINDOW {
@@ -202,6 +233,10 @@ mod tests {
         assert_eq!(api_action(&post, "/api/v1/authorizations/{id}/cancel", "/x"), Action::Flow);
         assert_eq!(api_action(&get, "/api/v1/api-tokens", "/api/v1/api-tokens"), Action::ManageTokens);
         assert_eq!(api_action(&get, "/something/new", "/something/new"), Action::ManageTokens);
+        // An encoded kind is the kind it decodes to.
+        assert_eq!(api_action(&get, "/api/v1/{kind}", "/api/v1/%63lients"), Action::Read(Kind::Client));
+        assert_eq!(api_action(&get, "/api/v1/{kind}/{id}", "/api/v1/nothing/x"), Action::ManageTokens);
+        assert_eq!(api_action(&Method::HEAD, "/api/v1/{kind}", "/api/v1/clients"), Action::Read(Kind::Client));
     }
 
     #[test]

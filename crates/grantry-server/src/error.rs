@@ -34,9 +34,18 @@ pub fn status_and_code(e: &Error) -> (StatusCode, &'static str) {
 }
 
 /// The inner object of the error shape, also used per record in import reports.
+/// The message a caller sees: what went wrong inside (a database's own
+/// words) is for the log only.
+pub fn public_message(e: &Error) -> String {
+    match e {
+        Error::Internal(_) => "something went wrong inside Grantry; the details are in its log".to_owned(),
+        other => other.to_string(),
+    }
+}
+
 pub fn error_object(e: &Error) -> Value {
     let (_, code) = status_and_code(e);
-    let mut body = json!({"code": code, "message": e.to_string()});
+    let mut body = json!({"code": code, "message": public_message(e)});
     match e {
         Error::Validation(fields) => body["fields"] = json!(fields.0),
         Error::Conflict { referrers, .. } => {

@@ -95,7 +95,7 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, QueryPa
             if let Error::Internal(m) = &e {
                 tracing::error!(message = %m, "the OAuth callback failed inside Grantry");
             }
-            page(status, "Authorization not completed", &e.to_string())
+            page(status, "Authorization not completed", &crate::error::public_message(&e))
         }
     }
 }

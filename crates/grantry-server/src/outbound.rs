@@ -77,7 +77,14 @@ fn embedded_v4(v6: Ipv6Addr) -> Vec<Ipv4Addr> {
         out.push(v4(o[12], o[13], o[14], o[15]));
     }
     if s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1 {
+        // RFC 8215 local-use NAT64 may use any RFC 6052 prefix length: judge every layout.
         out.push(v4(o[6], o[7], o[9], o[10]));
+        out.push(v4(o[9], o[10], o[11], o[12]));
+        out.push(v4(o[12], o[13], o[14], o[15]));
+    }
+    if s[..4] == [0; 4] && s[4] == 0xffff && s[5] == 0 {
+        // SIIT's IPv4-translated form ::ffff:0:a.b.c.d.
+        out.push(v4(o[12], o[13], o[14], o[15]));
     }
     if s[0] == 0x2002 {
         out.push(v4(o[2], o[3], o[4], o[5]));
@@ -137,6 +144,7 @@ fn special(ip: IpAddr) -> bool {
                 || (s[0] == 0x2001 && s[1] == 0xdb8)
                 || (s[0] == 0x100 && s[1..4] == [0, 0, 0])
                 || (s[0] == 0x2001 && s[1] < 0x200)
+                || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1)
         }
     }
 }
@@ -335,6 +343,8 @@ mod tests {
             "2002:a9fe:a9fe::1",
             "2001:0:4136:e378:8000:63bf:5601:5601",
             "fe80::1",
+            "64:ff9b:1:abcd:a9:fea9:fe00:0",
+            "::ffff:0:169.254.169.254",
             "0.0.0.0",
             "::",
             "224.0.0.1",

@@ -404,7 +404,9 @@ impl Renderable for Capture {
 
 /// The one parser: standard Liquid with Grantry's budgeted `for` and `capture`,
 /// every filter guarded, and no tags that reach outside the template
-/// (`include`, `render`) or only make HTML (`tablerow`).
+/// (`include`, `render`), only make HTML (`tablerow`), render outside the
+/// budget (`ifchanged`) or hold text the template lexer cannot read for
+/// sure (`raw`, `comment`).
 pub(crate) fn build(extra: Vec<Box<dyn ParseFilter>>) -> Result<liquid::Parser, liquid::Error> {
     use liquid_lib::stdlib as std_;
     let mut builder = liquid::ParserBuilder::new()
@@ -414,19 +416,16 @@ pub(crate) fn build(extra: Vec<Box<dyn ParseFilter>>) -> Result<liquid::Parser, 
         .tag(std_::CycleTag)
         .tag(std_::IncrementTag)
         .tag(std_::DecrementTag)
-        .block(std_::RawBlock)
         .block(std_::IfBlock)
         .block(std_::UnlessBlock)
-        .block(std_::IfChangedBlock)
         .block(ForBlock)
-        .block(std_::CommentBlock)
         .block(CaptureBlock)
         .block(std_::CaseBlock);
     macro_rules! guarded {
         ($($name:ident),* $(,)?) => { $( builder = builder.filter(Guarded(std_::$name)); )* };
     }
+    // Arithmetic, date, join, replace and uniq are Grantry's own (`safe`).
     guarded!(
-        Abs,
         Append,
         AtLeast,
         AtMost,
@@ -434,26 +433,19 @@ pub(crate) fn build(extra: Vec<Box<dyn ParseFilter>>) -> Result<liquid::Parser, 
         Ceil,
         Compact,
         Concat,
-        Date,
         Default,
-        DividedBy,
         Downcase,
         Escape,
         EscapeOnce,
         First,
         Floor,
-        Join,
         Last,
         Lstrip,
         Map,
-        Minus,
-        Modulo,
         NewlineToBr,
-        Plus,
         Prepend,
         Remove,
         RemoveFirst,
-        Replace,
         ReplaceFirst,
         Reverse,
         Round,
@@ -466,10 +458,8 @@ pub(crate) fn build(extra: Vec<Box<dyn ParseFilter>>) -> Result<liquid::Parser, 
         Strip,
         StripHtml,
         StripNewlines,
-        Times,
         Truncate,
         TruncateWords,
-        Uniq,
         Upcase,
         UrlDecode,
         UrlEncode,

@@ -1,41 +1,50 @@
 //! A small lexer of Liquid source: text, `{{ output }}` and `{% tag %}`
 //! pieces with their offsets, and the root variables a template names. It is
 //! what lets Grantry judge a template before it runs (which variables it uses,
-//! what sits in a URL's host), so it refuses what it cannot read for sure:
-//! a `}}` or `%}` inside a quoted string.
+//! what sits in a URL's host, how deep it nests), so it refuses whatever it
+//! cannot read exactly as Liquid does: an opener inside a tag or a quoted
+//! string, a closer inside a quoted string, an opener that never closes.
+//! (Grantry's Liquid has no `raw` or `comment`, whose content Liquid reads
+//! differently.)
 
 use std::collections::BTreeSet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Piece<'a> {
-    /// Literal text (also the content of `{% raw %}`), written as it is.
+    /// Literal text, written as it is.
     Text { start: usize, text: &'a str },
     /// `{{ … }}`: `inner` is what lies between the braces, dashes included.
     Output { start: usize, end: usize, inner: &'a str },
-    /// `{% … %}`; the content of a `{% comment %}` is left out.
+    /// `{% … %}`.
     Tag { start: usize, end: usize, name: &'a str, inner: &'a str },
 }
 
+const UNREADABLE: &str =
+    "cannot hold `{{`, `{%` inside a tag or a quoted string, nor `}}`, `%}` inside a quoted string";
+
 /// Where a tag or output starting at `from` (just after its opening braces)
-/// closes; quoted strings are skipped, and a closer inside one is refused.
-fn close(text: &str, from: usize, closer: &str) -> Result<Option<usize>, String> {
+/// closes. Quoted strings are skipped; an opener anywhere inside, or a closer
+/// inside a quoted string, is refused, and so is a tag that never closes.
+fn close(text: &str, from: usize, closer: &[u8]) -> Result<usize, String> {
     let bytes = text.as_bytes();
+    let opens = |i: usize| bytes.get(i) == Some(&b'{') && matches!(bytes.get(i + 1), Some(b'{' | b'%'));
     let mut i = from;
     while i < bytes.len() {
         match bytes[i] {
             q @ (b'"' | b'\'') => {
-                let end = text[i + 1..].find(q as char).map(|e| i + 1 + e).unwrap_or(bytes.len());
-                let quoted = &text[i + 1..end.min(bytes.len())];
-                if quoted.contains("}}") || quoted.contains("%}") {
-                    return Err("cannot hold `}}` or `%}` inside a quoted string".into());
+                let end = bytes[i + 1..].iter().position(|b| *b == q).map(|e| i + 1 + e).unwrap_or(bytes.len());
+                let quoted = &bytes[i + 1..end];
+                if quoted.windows(2).any(|w| matches!(w, b"}}" | b"%}" | b"{{" | b"{%")) {
+                    return Err(UNREADABLE.into());
                 }
                 i = end + 1;
             }
-            _ if text[i..].starts_with(closer) => return Ok(Some(i)),
+            _ if bytes[i..].starts_with(closer) => return Ok(i),
+            _ if opens(i) => return Err(UNREADABLE.into()),
             _ => i += 1,
         }
     }
-    Ok(None)
+    Err("has a `{{` or `{%` that is never closed".into())
 }
 
 /// The first word of a tag: its name.
@@ -45,57 +54,34 @@ fn tag_name(inner: &str) -> &str {
     &trimmed[..end]
 }
 
-/// Splits a template into pieces. Unclosed braces stay text (the Liquid parser refuses them).
+/// Splits a template into pieces.
 pub(crate) fn pieces(text: &str) -> Result<Vec<Piece<'_>>, String> {
+    let bytes = text.as_bytes();
     let mut out = Vec::new();
     let mut at = 0;
     let mut text_start = 0;
-    while let Some(found) = text[at..].find('{').map(|i| at + i) {
-        let rest = &text[found..];
-        let (closer, is_tag) = if rest.starts_with("{{") {
-            ("}}", false)
-        } else if rest.starts_with("{%") {
-            ("%}", true)
-        } else {
-            at = found + 1;
-            continue;
+    while let Some(found) = bytes[at..].iter().position(|b| *b == b'{').map(|i| at + i) {
+        let (closer, is_tag): (&[u8], bool) = match bytes.get(found + 1) {
+            Some(b'{') => (b"}}", false),
+            Some(b'%') => (b"%}", true),
+            _ => {
+                at = found + 1;
+                continue;
+            }
         };
-        let Some(close_at) = close(text, found + 2, closer)? else { break };
+        let close_at = close(text, found + 2, closer)?;
         if text_start < found {
             out.push(Piece::Text { start: text_start, text: &text[text_start..found] });
         }
         let inner = &text[found + 2..close_at];
         let end = close_at + 2;
-        if !is_tag {
+        if is_tag {
+            out.push(Piece::Tag { start: found, end, name: tag_name(inner), inner });
+        } else {
             out.push(Piece::Output { start: found, end, inner });
-            at = end;
-            text_start = end;
-            continue;
         }
-        let name = tag_name(inner);
-        out.push(Piece::Tag { start: found, end, name, inner });
         at = end;
         text_start = end;
-        if name == "raw" || name == "comment" {
-            // Everything up to the matching end tag is not Liquid.
-            let end_name = if name == "raw" { "endraw" } else { "endcomment" };
-            let mut search = end;
-            let found_end = loop {
-                let Some(open) = text[search..].find("{%").map(|i| search + i) else { break None };
-                let Some(c) = text[open + 2..].find("%}").map(|i| open + 2 + i) else { break None };
-                if tag_name(&text[open + 2..c]) == end_name {
-                    break Some((open, c + 2));
-                }
-                search = c + 2;
-            };
-            let Some((open, close_end)) = found_end else { break };
-            if name == "raw" && end < open {
-                out.push(Piece::Text { start: end, text: &text[end..open] });
-            }
-            out.push(Piece::Tag { start: open, end: close_end, name: end_name, inner: &text[open + 2..close_end - 2] });
-            at = close_end;
-            text_start = close_end;
-        }
     }
     if text_start < text.len() {
         out.push(Piece::Text { start: text_start, text: &text[text_start..] });
@@ -103,21 +89,38 @@ pub(crate) fn pieces(text: &str) -> Result<Vec<Piece<'_>>, String> {
     Ok(out)
 }
 
-/// Blocks that open a level, and the tags that close them.
+/// Blocks that open a level; `end<name>` closes it.
 const OPENERS: &[&str] = &["if", "unless", "case", "for", "capture", "ifchanged", "raw", "comment", "tablerow"];
 
-/// How deep the template's blocks nest.
+/// How deep the template nests: blocks, plus the brackets and parentheses
+/// of the expression inside each tag or output.
 pub(crate) fn nesting(text: &str) -> Result<usize, String> {
     let (mut depth, mut deepest) = (0usize, 0usize);
     for piece in pieces(text)? {
-        if let Piece::Tag { name, .. } = piece {
-            if OPENERS.contains(&name) {
-                depth += 1;
-                deepest = deepest.max(depth);
-            } else if name.strip_prefix("end").is_some_and(|n| OPENERS.contains(&n)) {
-                depth = depth.saturating_sub(1);
+        let inner = match piece {
+            Piece::Tag { name, inner, .. } => {
+                if OPENERS.contains(&name) {
+                    depth += 1;
+                } else if name.strip_prefix("end").is_some_and(|n| OPENERS.contains(&n)) {
+                    depth = depth.saturating_sub(1);
+                }
+                inner
+            }
+            Piece::Output { inner, .. } => inner,
+            Piece::Text { .. } => continue,
+        };
+        let (mut level, mut brackets) = (0usize, 0usize);
+        for b in inner.bytes() {
+            match b {
+                b'[' | b'(' => {
+                    level += 1;
+                    brackets = brackets.max(level);
+                }
+                b']' | b')' => level = level.saturating_sub(1),
+                _ => {}
             }
         }
+        deepest = deepest.max(depth + brackets);
     }
     Ok(deepest)
 }
@@ -153,9 +156,12 @@ fn roots_of(inner: &str, skip_first_word: bool, out: &mut BTreeSet<String>) {
         }
         if !c.is_ascii_whitespace() {
             previous = c;
-            // A number starts no identifier.
+            // A number starts no identifier (`1..secret` is a number, a range and a name).
             if c.is_ascii_digit() {
-                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'.') {
+                while i < bytes.len()
+                    && (bytes[i].is_ascii_digit()
+                        || (bytes[i] == b'.' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)))
+                {
                     i += 1;
                 }
                 continue;
@@ -171,9 +177,7 @@ pub(crate) fn variables(text: &str) -> Result<BTreeSet<String>, String> {
     for piece in pieces(text)? {
         match piece {
             Piece::Output { inner, .. } => roots_of(inner.trim_matches('-'), false, &mut out),
-            Piece::Tag { inner, name, .. } if name != "raw" && name != "comment" => {
-                roots_of(inner.trim_matches('-'), true, &mut out)
-            }
+            Piece::Tag { inner, .. } => roots_of(inner.trim_matches('-'), true, &mut out),
             _ => {}
         }
     }
@@ -195,18 +199,29 @@ mod tests {
         assert_eq!(vars("{% if secret == 'x' %}{{ 'secret' }}{% endif %}"), ["secret"]);
         assert_eq!(vars("{% assign t = refresh_token | base64_encode %}{{t}}"), ["refresh_token", "t"]);
         assert_eq!(vars("{{ x[key] }} {{ x['literal'] }}"), ["key", "x"]);
-        assert_eq!(
-            vars("{% raw %}{{ secret }}{% endraw %}{% comment %}{{ password }}{% endcomment %}"),
-            Vec::<String>::new()
-        );
         assert_eq!(vars("{{- callback.code -}} {{ 5 | plus: n }}"), ["callback", "n"]);
     }
 
     #[test]
-    fn a_closer_inside_a_string_is_refused() {
-        assert!(pieces("{{ p | append: \"}}\" }}").is_err());
-        assert!(pieces("{% assign a = '%}' %}").is_err());
-        assert!(pieces("{{ p | append: \"x\" }}").is_ok());
+    fn what_liquid_might_read_otherwise_is_refused() {
+        for text in [
+            "{{ p | append: \"}}\" }}",
+            "{% assign a = '%}' %}",
+            "{% if a %}{%{% endif %}",
+            "{{ '{% endif %}' }}",
+            "{{ p {{ q }}",
+            "x {{ p",
+        ] {
+            assert!(pieces(text).is_err(), "{text}");
+        }
+        assert!(pieces("{{ p | append: \"x\" }} { not liquid } {{ 'é}}' | size }}").is_err());
+        assert!(pieces("{{ p | append: \"é\" }} { not liquid }").is_ok());
+    }
+
+    #[test]
+    fn nesting_counts_blocks_and_brackets() {
+        assert_eq!(nesting("{% if a %}{% for x in y %}{{ a[b[c]] }}{% endfor %}{% endif %}").unwrap(), 4);
+        assert_eq!(nesting("{{ a }}{% if a %}{% endif %}{% if b %}{% endif %}").unwrap(), 1);
     }
 
     #[test]

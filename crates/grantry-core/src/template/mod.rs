@@ -6,6 +6,7 @@
 
 mod engine;
 mod lex;
+mod safe;
 pub mod url;
 
 use std::collections::BTreeSet;
@@ -28,19 +29,26 @@ fn parser() -> &'static liquid::Parser {
     static PARSER: OnceLock<Option<liquid::Parser>> = OnceLock::new();
     PARSER
         .get_or_init(|| {
-            engine::build(vec![
-                engine::own(Base64Encode),
-                engine::own(Base64Decode),
-                engine::own(Md5),
-                engine::own(Sha256),
-                engine::own(HmacSha256),
-                engine::own(UrlPath),
-                engine::own(UrlQuery),
-                // In place of the standard ones: they would build their whole
-                // result before the budget could look at it.
-                engine::own(Replace),
-                engine::own(Join),
-            ])
+            let arithmetic = safe::Arithmetic::ALL.into_iter().map(engine::own);
+            engine::build(
+                arithmetic
+                    .chain([
+                        engine::own(Base64Encode),
+                        engine::own(Base64Decode),
+                        engine::own(Md5),
+                        engine::own(Sha256),
+                        engine::own(HmacSha256),
+                        engine::own(UrlPath),
+                        engine::own(UrlQuery),
+                        // In place of the standard ones (see `safe`).
+                        engine::own(safe::Replace),
+                        engine::own(safe::Join),
+                        engine::own(safe::Abs),
+                        engine::own(safe::Date),
+                        engine::own(safe::Uniq),
+                    ])
+                    .collect(),
+            )
             .ok()
         })
         .as_ref()
@@ -83,7 +91,7 @@ pub const MAX_NESTING: usize = 16;
 
 /// Parses `text`, refusing templates nested deeper than `MAX_NESTING` first.
 fn parse(text: &str) -> std::result::Result<liquid::Template, String> {
-    let depth = lex::nesting(text)?;
+    let depth = lex::nesting(text).map_err(|m| format!("is not a valid template: it {m}"))?;
     if depth > MAX_NESTING {
         return Err(format!(
             "is not a valid template: its blocks nest {depth} deep; at most {MAX_NESTING} are allowed"
@@ -127,7 +135,11 @@ fn render_source(
     let mut out = engine::Capped(Vec::new());
     match engine::with_budget(|| template.render_to(&mut out, &globals)) {
         Err(reason) => Err(RenderError::TooExpensive(reason)),
-        Ok(Err(e)) => Err(RenderError::Invalid(describe(&e))),
+        // Liquid's message may quote the values a filter was given, secrets
+        // among them: a render error says only that it failed.
+        Ok(Err(_)) => {
+            Err(RenderError::Invalid("could not be rendered: a tag or filter failed on the values it was given".into()))
+        }
         Ok(Ok(())) => Ok(String::from_utf8_lossy(&out.0).into_owned()),
     }
 }
@@ -409,85 +421,6 @@ struct UrlQueryFilter;
 impl Filter for UrlQueryFilter {
     fn evaluate(&self, input: &dyn ValueView, _runtime: &dyn Runtime) -> Result<Value> {
         Ok(Value::scalar(url::encode_component(&input.to_kstr())))
-    }
-}
-
-/// Fails before allocating a result that would be over the budget.
-fn within_budget(projected: usize) -> Result<()> {
-    if projected > MAX_OUTPUT {
-        return Err(liquid_core::Error::with_msg(format!("the result would be larger than {} KiB", MAX_OUTPUT / 1024)));
-    }
-    Ok(())
-}
-
-#[derive(Debug, FilterParameters)]
-struct ReplaceArgs {
-    #[parameter(description = "The text to search.", arg_type = "str")]
-    search: Expression,
-    #[parameter(description = "What replaces each occurrence (nothing when left out).", arg_type = "str")]
-    replace: Option<Expression>,
-}
-
-#[derive(Clone, ParseFilter, FilterReflection)]
-#[filter(
-    name = "replace",
-    description = "Replaces every occurrence of `search` with `replace`, within the render budget.",
-    parameters(ReplaceArgs),
-    parsed(ReplaceFilter)
-)]
-struct Replace;
-
-#[derive(Debug, FromFilterParameters, Display_filter)]
-#[name = "replace"]
-struct ReplaceFilter {
-    #[parameters]
-    args: ReplaceArgs,
-}
-
-impl Filter for ReplaceFilter {
-    fn evaluate(&self, input: &dyn ValueView, runtime: &dyn Runtime) -> Result<Value> {
-        let args = self.args.evaluate(runtime)?;
-        let input = input.to_kstr();
-        let replace = args.replace.unwrap_or_else(|| "".into());
-        let search = args.search.as_str();
-        // An empty search matches between every character.
-        let count = if search.is_empty() { input.chars().count() + 1 } else { input.matches(search).count() };
-        within_budget((input.len() - count * search.len()).saturating_add(count.saturating_mul(replace.len())))?;
-        Ok(Value::scalar(input.replace(search, replace.as_str())))
-    }
-}
-
-#[derive(Debug, FilterParameters)]
-struct JoinArgs {
-    #[parameter(description = "The separator between the items (one space when left out).", arg_type = "str")]
-    separator: Option<Expression>,
-}
-
-#[derive(Clone, ParseFilter, FilterReflection)]
-#[filter(
-    name = "join",
-    description = "Joins the items of a list with a separator, within the render budget.",
-    parameters(JoinArgs),
-    parsed(JoinFilter)
-)]
-struct Join;
-
-#[derive(Debug, FromFilterParameters, Display_filter)]
-#[name = "join"]
-struct JoinFilter {
-    #[parameters]
-    args: JoinArgs,
-}
-
-impl Filter for JoinFilter {
-    fn evaluate(&self, input: &dyn ValueView, runtime: &dyn Runtime) -> Result<Value> {
-        let args = self.args.evaluate(runtime)?;
-        let separator = args.separator.unwrap_or_else(|| " ".into());
-        let list = input.as_array().ok_or_else(|| liquid_core::Error::with_msg("join: a list is expected"))?;
-        let items: Vec<KStringCow<'_>> = list.values().map(|v| v.to_kstr()).collect();
-        let total = items.iter().map(|i| i.len()).sum::<usize>();
-        within_budget(total.saturating_add(items.len().saturating_mul(separator.len())))?;
-        Ok(Value::scalar(items.iter().map(|i| i.as_str()).collect::<Vec<_>>().join(separator.as_str())))
     }
 }
 

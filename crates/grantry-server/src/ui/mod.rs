@@ -148,10 +148,12 @@ async fn security_headers(req: Request, next: Next) -> Response {
 
 /// The action of a UI page, from its method and path (issue 8: roles hold in the UI too).
 fn ui_action(method: &axum::http::Method, path: &str) -> Option<Action> {
+    let path = crate::auth::decoded(path);
     let segments: Vec<&str> = path.trim_start_matches("/ui/").split('/').collect();
     let kind = segments.first().and_then(|s| Kind::parse(s));
     let read = kind.map(Action::Read).unwrap_or(Action::ReadSchema);
-    Some(match (method == axum::http::Method::GET, segments.as_slice()) {
+    let reads = method == axum::http::Method::GET || method == axum::http::Method::HEAD;
+    Some(match (reads, segments.as_slice()) {
         (_, ["logout"]) => return None,
         (true, ["notifications"]) => Action::ReadNotifications,
         (true, [_, "schema"]) => Action::ReadSchema,
@@ -186,6 +188,7 @@ async fn require_session(State(state): State<AppState>, mut req: Request, next: 
         }
     }
     req.extensions_mut().insert(session);
+    req.extensions_mut().insert(caller);
     next.run(req).await
 }
 
@@ -357,7 +360,10 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for UiKind {
 
 fn ui_error(e: Error) -> Response {
     let (status, _) = crate::error::status_and_code(&e);
-    page_error(status, &e.to_string())
+    if let Error::Internal(message) = &e {
+        tracing::error!(%message, "a UI page failed inside Grantry");
+    }
+    page_error(status, &crate::error::public_message(&e))
 }
 
 // ---- the list and its menu ----------------------------------------------------------
@@ -540,9 +546,9 @@ async fn delete(State(state): State<AppState>, UiKind(kind): UiKind, form: UiFor
     let notice = match menu_selection(kind, &form) {
         Ok(selection) => match state.flows.delete_many(kind, &selection).await {
             Ok(n) => format!("{n} {} deleted", if n == 1 { kind.singular() } else { kind.as_str() }),
-            Err(e) => e.to_string(),
+            Err(e) => crate::error::public_message(&e),
         },
-        Err(e) => e.to_string(),
+        Err(e) => crate::error::public_message(&e),
     };
     Redirect::to(&format!("/ui/{}?{}", kind.as_str(), encode_form(&[("notice".into(), notice)]))).into_response()
 }
@@ -589,12 +595,13 @@ async fn import(
     State(state): State<AppState>,
     UiKind(kind): UiKind,
     session: axum::Extension<Session>,
+    axum::Extension(caller): axum::Extension<std::sync::Arc<crate::auth::Caller>>,
     form: UiForm,
 ) -> Response {
     let text = form.get("records").unwrap_or("").to_owned();
     let report = match serde_json::from_str::<Value>(&text) {
         Err(e) => format!("The text is not valid JSON: {e}"),
-        Ok(records) => match state.records.import(kind, &records).await {
+        Ok(records) => match state.records.import(kind, &records, caller.role).await {
             Ok(r) => {
                 let failed: Vec<Value> =
                     r.failed.iter().map(|(i, e)| json!({"index": i, "error": crate::error::error_object(e)})).collect();
@@ -603,7 +610,7 @@ async fn import(
                 )
                 .unwrap_or_default()
             }
-            Err(e) => e.to_string(),
+            Err(e) => crate::error::public_message(&e),
         },
     };
     render(&ImportPage {
@@ -823,7 +830,7 @@ async fn member_action(
     };
     let notice = match result {
         Ok(n) => n,
-        Err(e) => format!("Could not {action}: {e}"),
+        Err(e) => format!("Could not {action}: {}", crate::error::public_message(&e)),
     };
     Redirect::to(&format!("{back}?{}", encode_form(&[("notice".into(), notice)]))).into_response()
 }
@@ -1155,6 +1162,7 @@ async fn update(
     UiKind(kind): UiKind,
     Path((_, id)): Path<(String, String)>,
     session: axum::Extension<Session>,
+    axum::Extension(caller): axum::Extension<std::sync::Arc<crate::auth::Caller>>,
     crate::extract::QueryPairs(query): crate::extract::QueryPairs,
     form: UiForm,
 ) -> Response {
@@ -1174,7 +1182,7 @@ async fn update(
         }
         Err(errors) => return form_page(&state, &session, kind, &rtype, &existing, &errors, Some(&id), &nesting).await,
     };
-    match state.records.patch(kind, &record_id, &body).await {
+    match state.records.patch(kind, &record_id, &body, caller.role).await {
         Ok(record) if nesting.target.is_some() => saved_in_layer(nesting.target.as_deref().unwrap_or(""), &record),
         Ok(_) => Redirect::to(&format!("/ui/{}/{id}?notice=Saved", kind.as_str())).into_response(),
         Err(Error::Validation(errors)) => {

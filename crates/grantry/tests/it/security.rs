@@ -1749,3 +1749,132 @@ async fn a_flow_started_in_the_ui_completes_only_in_the_browser_session_that_sta
     let landing = visit(&browser(), r.body["authorize_url"].as_str().unwrap()).await;
     assert_eq!(landing.param("status").as_deref(), Some("authorized"), "{}", landing.url);
 }
+
+// ---- holes found when attacking the change ---------------------------------------------
+
+#[tokio::test]
+async fn a_kind_written_percent_encoded_is_judged_as_the_kind_it_decodes_to() {
+    let s = Server::start().await;
+    s.create("providers", slack_provider()).await;
+    let integration = new_token(&s, "integration").await;
+    for path in ["/api/v1/%63lients", "/api/v1/%70roviders", "/api/v1/%73copes", "/api/v1/%70roviders/x"] {
+        let r = s.request(Method::GET, path, None, Some(&integration)).await;
+        assert_eq!((r.status, r.code()), (403, "forbidden"), "{path}: {}", short(&r.text));
+    }
+    // A kind that is none is the admin's 404, and nobody else's way around the table.
+    let r = s.request(Method::GET, "/api/v1/nothing", None, Some(&integration)).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(s.get("/api/v1/nothing").await.status, 404);
+}
+
+#[tokio::test]
+async fn templates_that_would_crash_or_stall_the_process_get_an_answer() {
+    let s = Server::start().await;
+    let provider = s.create("providers", slack_provider()).await;
+    let scope = |name: &str| json!({"provider": provider["id"], "name": name});
+    // Non-ASCII inside a tag, an integer overflow, a huge date width, deep nesting by brackets.
+    let crafted = [
+        "{{é}}".to_owned(),
+        "{% assign x = -9223372036854775808 | divided_by: -1 %}{{ x }}".to_owned(),
+        "{% assign x = -9223372036854775808 | modulo: -1 %}{{ x }}".to_owned(),
+        "{% assign d = 'now' | date: '%99999999999Y' %}{{ d }}".to_owned(),
+        format!("{{{{ {}a{} }}}}", "a[".repeat(3000), "]".repeat(3000)),
+        format!("{}x{}", "{% if a %}".repeat(1500), "{% endif %}".repeat(1500)),
+        "{% ifchanged %}{% for i in (1..9000) %}xxxxxxxxxx{% endfor %}{% endifchanged %}".to_owned(),
+    ];
+    for (i, name) in crafted.iter().enumerate() {
+        let started = Instant::now();
+        let r = s.post("/api/v1/scopes", scope(&format!("{name}{i}"))).await;
+        assert!(matches!(r.status, 201 | 422), "{}: {}", short(name), short(&r.text));
+        assert!(started.elapsed() < Duration::from_secs(2), "{}", short(name));
+        assert_eq!(s.request(Method::GET, "/healthz", None, None).await.status, 200, "still serving");
+    }
+    // Text that Liquid and Grantry's lexer could read differently is refused.
+    for name in ["{% raw %}{%{% endraw %}{{ p }}", "{% comment %}x{% endcomment %}", "{{ '{% if %}' }}"] {
+        let r = s.post("/api/v1/scopes", scope(name)).await;
+        assert_eq!(r.status, 422, "{name}: {}", short(&r.text));
+    }
+}
+
+#[tokio::test]
+async fn a_render_error_never_quotes_the_values_it_was_given() {
+    let fake = FakeProvider::start().await;
+    let s = Server::start().await;
+    // A date format built from the client secret: the standard filter would quote it in its error.
+    let header = json!([{"key": "X-Date", "value": "{% assign f = secret | split: '' | join: '.' | append: '%Q%' %}{{ 'now' | date: f }}"}]);
+    let auth = oauth2_authorization(&s, &fake, json!({"request_token_headers": header})).await;
+    s.patch(&format!("/api/v1/authorizations/{}", id(&auth)), json!({"grant_type": "client_credentials"})).await;
+    let r = s.post(&action(&auth, "authorize"), json!({})).await;
+    let dotted: String = CLIENT_SECRET.chars().map(|c| format!("{c}.")).collect();
+    let dotted = dotted.trim_end_matches('.');
+    let record = record(&s, &auth).await.to_string();
+    let notes = s.get("/api/v1/notifications").await.text;
+    for text in [&r.text, &record, &notes, &s.log_text()] {
+        assert!(!text.contains(dotted) && !text.contains(CLIENT_SECRET), "{}", short(text));
+    }
+}
+
+#[tokio::test]
+async fn an_editor_cannot_point_stored_secrets_somewhere_else() {
+    let fake = FakeProvider::start().await;
+    let echo = Echo::start().await;
+    let s = Server::start().await;
+    let auth = oauth2_authorization(&s, &fake, json!({})).await;
+    assert_eq!(authorize(&s, &auth).await.param("status").as_deref(), Some("authorized"));
+    let a = record(&s, &auth).await;
+    let client = s.get(&format!("/api/v1/clients/{}", a["client"]["id"].as_str().unwrap())).await.body;
+    let provider = client["provider"]["id"].as_str().unwrap().to_owned();
+    let connection = s
+        .create("connections", json!({"name": "c", "url": format!("{}/api", echo.base), "authorization": auth["id"]}))
+        .await;
+    let editor = new_token(&s, "editor").await;
+    let patch = |path: String, body: Value| {
+        let editor = editor.clone();
+        let s = &s;
+        async move { s.request(Method::PATCH, &path, Some(body.to_string().into_bytes()), Some(&editor)).await }
+    };
+    let elsewhere = format!("{}/token", echo.base);
+    for (path, body) in [
+        (format!("/api/v1/providers/{provider}"), json!({"token_endpoint": elsewhere})),
+        (format!("/api/v1/providers/{provider}"), json!({"revocation_endpoint": elsewhere})),
+        (
+            format!("/api/v1/clients/{}", id(&client)),
+            json!({"request_token_parameters": [{"key": "x", "value": "{{secret}}"}]}),
+        ),
+        (format!("/api/v1/connections/{}", id(&connection)), json!({"url": "https://elsewhere.example/api"})),
+        (
+            format!("/api/v1/authorizations/{}", id(&auth)),
+            json!({"template_parameters": [{"key": "shop", "value": "x"}]}),
+        ),
+    ] {
+        let r = patch(path.clone(), body).await;
+        assert_eq!((r.status, r.code()), (403, "forbidden"), "{path}: {}", short(&r.text));
+        assert!(r.body["error"]["message"].as_str().unwrap_or("").contains("admin"));
+    }
+    let r = s
+        .request(
+            Method::POST,
+            "/api/v1/providers/import",
+            Some(json!([{"type": "oauth2", "namespace": "Fake", "name": "Fake", "authorization_endpoint": format!("{}/authorize", fake.base), "token_endpoint": elsewhere}]).to_string().into_bytes()),
+            Some(&editor),
+        )
+        .await;
+    assert_eq!(r.body["failed"][0]["error"]["code"], "forbidden", "{}", short(&r.text));
+    // What does not move a secret is the editor's to change; a refresh still goes where it went.
+    let r = patch(format!("/api/v1/authorizations/{}", id(&auth)), json!({"metadata": {"team": "a"}})).await;
+    assert_eq!(r.status, 200, "{}", short(&r.text));
+    fake.answer(Answer::json(json!({"access_token": "access-2", "expires_in": 3600})));
+    let r = s.request(Method::POST, &action(&auth, "refresh"), Some(b"{}".to_vec()), Some(&editor)).await;
+    assert_eq!(r.status, 200, "{}", short(&r.text));
+    assert!(echo.seen().is_empty(), "nothing reached the editor's host");
+}
+
+#[tokio::test]
+async fn many_in_conditions_together_are_bounded_too() {
+    let s = Server::start().await;
+    let values = (0..1000).map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+    let query = (0..4).map(|_| format!("name[in]={values}")).collect::<Vec<_>>().join("&");
+    let r = s.get(&format!("/api/v1/providers?{query}")).await;
+    assert_eq!((r.status, r.code()), (400, "bad_request"), "{}", short(&r.text));
+    assert!(!r.text.to_lowercase().contains("sql"));
+}
