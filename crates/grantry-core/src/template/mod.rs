@@ -38,8 +38,7 @@ fn parser() -> &'static liquid::Parser {
                         engine::own(Md5),
                         engine::own(Sha256),
                         engine::own(HmacSha256),
-                        engine::own(UrlPath),
-                        engine::own(UrlQuery),
+                        engine::own(UrlEncode),
                         // In place of the standard ones (see `safe`).
                         engine::own(safe::Replace),
                         engine::own(safe::Join),
@@ -390,35 +389,17 @@ impl Filter for HmacSha256Filter {
 
 #[derive(Clone, ParseFilter, FilterReflection)]
 #[filter(
-    name = "grantry_url_path",
-    description = "Percent-encodes a value for a URL path (Grantry adds it to every output of a URL template).",
-    parsed(UrlPathFilter)
+    name = "grantry_url_encode",
+    description = "Percent-encodes a value for any part of a URL (Grantry adds it to every output of a URL template).",
+    parsed(UrlEncodeFilter)
 )]
-struct UrlPath;
+struct UrlEncode;
 
 #[derive(Debug, Default, Display_filter)]
-#[name = "grantry_url_path"]
-struct UrlPathFilter;
+#[name = "grantry_url_encode"]
+struct UrlEncodeFilter;
 
-impl Filter for UrlPathFilter {
-    fn evaluate(&self, input: &dyn ValueView, _runtime: &dyn Runtime) -> Result<Value> {
-        Ok(Value::scalar(url::encode_component(&input.to_kstr())))
-    }
-}
-
-#[derive(Clone, ParseFilter, FilterReflection)]
-#[filter(
-    name = "grantry_url_query",
-    description = "Percent-encodes a value for a URL query or fragment (Grantry adds it to every output of a URL template).",
-    parsed(UrlQueryFilter)
-)]
-struct UrlQuery;
-
-#[derive(Debug, Default, Display_filter)]
-#[name = "grantry_url_query"]
-struct UrlQueryFilter;
-
-impl Filter for UrlQueryFilter {
+impl Filter for UrlEncodeFilter {
     fn evaluate(&self, input: &dyn ValueView, _runtime: &dyn Runtime) -> Result<Value> {
         Ok(Value::scalar(url::encode_component(&input.to_kstr())))
     }

@@ -120,24 +120,16 @@ pub fn check(text: &str, hosts: &[HostParameter]) -> Result<(), String> {
     Ok(())
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters.
+/// Percent-encodes everything but RFC 3986's unreserved characters, which
+/// is safe in a path segment, a query and a fragment alike.
 pub(crate) fn encode_component(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::oauth1::encode(text)
 }
 
 /// The rest of the template (path, query, fragment) with every output
-/// passed through the encoding filter of its position.
+/// passed through `grantry_url_encode`.
 fn encoded_rest(text: &str, from: usize) -> Result<String, String> {
     let mut out = String::new();
-    let mut in_path = true;
     for piece in pieces(text)? {
         match piece {
             Piece::Text { start, text: literal } => {
@@ -145,20 +137,14 @@ fn encoded_rest(text: &str, from: usize) -> Result<String, String> {
                 if end <= from {
                     continue;
                 }
-                let literal = &text[start.max(from)..end];
-                if literal.contains(['?', '#']) {
-                    in_path = false;
-                }
-                out.push_str(literal);
+                out.push_str(&text[start.max(from)..end]);
             }
-            Piece::Output { start, end, inner } if start >= from => {
+            Piece::Output { start, inner, .. } if start >= from => {
                 let (open, close) = (
                     if inner.starts_with('-') { "{{-" } else { "{{" },
                     if inner.ends_with('-') { "-}}" } else { "}}" },
                 );
-                let filter = if in_path { "grantry_url_path" } else { "grantry_url_query" };
-                out.push_str(&format!("{open} {} | {filter} {close}", inner.trim_matches('-').trim()));
-                let _ = end;
+                out.push_str(&format!("{open} {} | grantry_url_encode {close}", inner.trim_matches('-').trim()));
             }
             Piece::Tag { start, end, .. } if start >= from => out.push_str(&text[start..end]),
             _ => {}
