@@ -16,6 +16,7 @@ use grantry_core::access::{self, Action, Role};
 use grantry_core::{timestamp, Error, Id, Kind};
 
 use crate::error::ApiError;
+use crate::outbound::Network;
 use crate::AppState;
 
 /// Who is calling: the token's id, name and role.
@@ -59,9 +60,29 @@ pub fn decoded(segment: &str) -> String {
     percent_encoding::percent_decode_str(segment).decode_utf8_lossy().into_owned()
 }
 
-/// The client address of a request (the socket's peer).
-pub fn client_address(req: &Request) -> IpAddr {
-    req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+/// The client address of a request: the socket's peer, or, when the peer is
+/// a proxy the operator trusts (`GRANTRY_TRUSTED_PROXIES`), the nearest
+/// address in `X-Forwarded-For` that is not one of those proxies. Without
+/// trusted proxies the header is ignored, so a caller cannot pick its own.
+pub fn client_address(req: &Request, trusted: &[Network]) -> IpAddr {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let forwarded: Vec<IpAddr> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse().ok())
+        .collect();
+    forwarded.into_iter().rev().find(|ip| !is_trusted(*ip)).unwrap_or(peer)
 }
 
 /// The caller a token hash stands for, if the token exists and has not expired.
@@ -87,7 +108,7 @@ pub async fn caller_for(state: &AppState, hash: &str) -> Result<Option<Arc<Calle
 }
 
 pub async fn require_token(State(state): State<AppState>, mut req: Request, next: Next) -> Result<Response, ApiError> {
-    let address = client_address(&req);
+    let address = client_address(&req, &state.trusted_proxies);
     state.bearer_failures.check(address, "API requests")?;
     let header = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
     let token = header

@@ -45,6 +45,8 @@ pub struct AppState {
     pub bearer_failures: Arc<auth::Throttle>,
     /// Failed UI sign-ins per client address, counted apart.
     pub sign_in_failures: Arc<auth::Throttle>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Arc<Vec<outbound::Network>>,
 }
 
 impl AppState {

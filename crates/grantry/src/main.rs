@@ -54,6 +54,10 @@ enum Command {
         /// may lead to (comma-separated, e.g. https://app.example).
         #[arg(long, env = "GRANTRY_RETURN_TO_ORIGINS", default_value = "")]
         return_to_origins: String,
+        /// Reverse proxies in front of Grantry (comma-separated CIDRs) whose
+        /// X-Forwarded-For names the client that failed attempts are counted for.
+        #[arg(long, env = "GRANTRY_TRUSTED_PROXIES", default_value = "")]
+        trusted_proxies: String,
     },
     /// Manage API tokens.
     Token {
@@ -120,9 +124,17 @@ async fn run(command: Command) -> anyhow::Result<()> {
             http_timeout,
             allowed_networks,
             return_to_origins,
+            trusted_proxies,
         } => {
-            let options =
-                ServeOptions { listen, public_url, refresh_margin, http_timeout, allowed_networks, return_to_origins };
+            let options = ServeOptions {
+                listen,
+                public_url,
+                refresh_margin,
+                http_timeout,
+                allowed_networks,
+                return_to_origins,
+                trusted_proxies,
+            };
             serve(Config::load(storage)?, options).await
         }
         Command::Token { command: TokenCommand::Create { storage, name, role, expires_at } } => {
@@ -163,6 +175,14 @@ struct ServeOptions {
     http_timeout: u32,
     allowed_networks: String,
     return_to_origins: String,
+    trusted_proxies: String,
+}
+
+fn networks(text: &str, variable: &str) -> anyhow::Result<Vec<grantry_server::outbound::Network>> {
+    comma_list(text)
+        .map(grantry_server::outbound::Network::parse)
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|e| anyhow::anyhow!("{variable}: {e}"))
 }
 
 fn comma_list(text: &str) -> impl Iterator<Item = &str> {
@@ -170,10 +190,8 @@ fn comma_list(text: &str) -> impl Iterator<Item = &str> {
 }
 
 async fn serve(config: Config, options: ServeOptions) -> anyhow::Result<()> {
-    let allowed = comma_list(&options.allowed_networks)
-        .map(grantry_server::outbound::Network::parse)
-        .collect::<Result<Vec<_>, String>>()
-        .map_err(|e| anyhow::anyhow!("GRANTRY_ALLOWED_NETWORKS: {e}"))?;
+    let allowed = networks(&options.allowed_networks, "GRANTRY_ALLOWED_NETWORKS")?;
+    let trusted_proxies = networks(&options.trusted_proxies, "GRANTRY_TRUSTED_PROXIES")?;
     let return_to_origins = comma_list(&options.return_to_origins)
         .map(|o| match url::Url::parse(o) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
@@ -218,6 +236,7 @@ async fn serve(config: Config, options: ServeOptions) -> anyhow::Result<()> {
         clock,
         bearer_failures: Default::default(),
         sign_in_failures: Default::default(),
+        trusted_proxies: Arc::new(trusted_proxies),
     };
     tracing::info!("Grantry listening on http://{address} (data in {})", config.database_url_for_humans());
     let app = grantry_server::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();

@@ -263,7 +263,7 @@ async fn login_page() -> Response {
 }
 
 async fn login(State(state): State<AppState>, req: Request) -> Response {
-    let address = crate::auth::client_address(&req);
+    let address = crate::auth::client_address(&req, &state.trusted_proxies);
     if let Err(e) = state.sign_in_failures.check(address, "sign-ins") {
         let mut response = page_error(StatusCode::TOO_MANY_REQUESTS, &e.to_string());
         if let Error::TooManyRequests { retry_after, .. } = e {

@@ -1878,3 +1878,28 @@ async fn many_in_conditions_together_are_bounded_too() {
     assert_eq!((r.status, r.code()), (400, "bad_request"), "{}", short(&r.text));
     assert!(!r.text.to_lowercase().contains("sql"));
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_failures_count_for_the_forwarded_client_and_otherwise_the_header_is_ignored() {
+    async fn failing(s: &Server, forwarded: String) -> u16 {
+        let headers = [("X-Forwarded-For", forwarded.as_str())];
+        s.request_with(Method::GET, "/api/v1/providers", None, Some("wrong"), &headers).await.status
+    }
+    // Without trusted proxies a caller cannot dodge the count by naming another address.
+    let direct = Server::start().await;
+    for i in 0..10 {
+        assert_eq!(failing(&direct, format!("203.0.113.{i}")).await, 401);
+    }
+    assert_eq!(failing(&direct, "203.0.113.99".into()).await, 429);
+
+    // Behind a trusted proxy, one client's failures shut out that client only.
+    let proxied = Server::start_with(&[("GRANTRY_TRUSTED_PROXIES", "127.0.0.1/32")]).await;
+    for _ in 0..10 {
+        assert_eq!(failing(&proxied, "198.51.100.7, 127.0.0.1".into()).await, 401);
+    }
+    assert_eq!(failing(&proxied, "198.51.100.7".into()).await, 429);
+    let other = proxied
+        .request_with(Method::GET, "/api/v1/providers", None, Some(TOKEN), &[("X-Forwarded-For", "198.51.100.8")])
+        .await;
+    assert_eq!(other.status, 200, "another client behind the same proxy still gets in");
+}
