@@ -8,6 +8,7 @@ use secrecy::SecretString;
 use serde_json::{Map, Value};
 
 use crate::kind::{RefreshField, REFRESH_REQUEST_FIELDS};
+use crate::template::SaveBudget;
 use crate::{template, Error, Field, FieldErrors, FieldType, Kind};
 
 /// Longest accepted string of any field; a secret or template may be longer.
@@ -47,7 +48,7 @@ pub fn record_type(kind: Kind, body: &Map<String, Value>) -> Result<&'static str
     }
 }
 
-pub fn parse(kind: Kind, rtype: &str, body: &Map<String, Value>) -> Result<Input, FieldErrors> {
+pub fn parse(kind: Kind, rtype: &str, body: &Map<String, Value>, budget: &SaveBudget) -> Result<Input, FieldErrors> {
     let mut input = Input::default();
     let mut errors = FieldErrors::default();
     let type_label = kind.type_spec(rtype).map(|t| t.label).unwrap_or(rtype);
@@ -104,7 +105,7 @@ pub fn parse(kind: Kind, rtype: &str, body: &Map<String, Value>) -> Result<Input
                 _ => errors.add(field.name, "must be a string or null"),
             },
             _ => {
-                if let Some(v) = parse_value(field.name, field.ty, value, &mut errors) {
+                if let Some(v) = parse_value(field.name, field.ty, value, &mut errors, budget) {
                     if owns_reserved_keys(kind, rtype, field.name) {
                         refuse_reserved_keys(field.name, &v, &mut errors);
                     }
@@ -151,7 +152,13 @@ impl IntoResultWith for FieldErrors {
     }
 }
 
-fn parse_value(path: &str, ty: FieldType, value: &Value, errors: &mut FieldErrors) -> Option<Value> {
+fn parse_value(
+    path: &str,
+    ty: FieldType,
+    value: &Value,
+    errors: &mut FieldErrors,
+    budget: &SaveBudget,
+) -> Option<Value> {
     if value.is_null() {
         return Some(Value::Null);
     }
@@ -159,11 +166,11 @@ fn parse_value(path: &str, ty: FieldType, value: &Value, errors: &mut FieldError
         FieldType::Text | FieldType::Description => string(path, value, MAX_TEXT, errors).map(Value::String),
         FieldType::Template => {
             let s = string(path, value, MAX_LONG, errors)?;
-            check_template(path, &s, errors).then_some(Value::String(s))
+            check_template(path, &s, errors, budget).then_some(Value::String(s))
         }
         FieldType::UrlTemplate => {
             let s = string(path, value, MAX_LONG, errors)?;
-            (check_template(path, &s, errors) && check_url(path, &s, errors)).then_some(Value::String(s))
+            (check_template(path, &s, errors, budget) && check_url(path, &s, errors)).then_some(Value::String(s))
         }
         FieldType::Enum(choices) => {
             let s = string(path, value, MAX_TEXT, errors)?;
@@ -186,7 +193,7 @@ fn parse_value(path: &str, ty: FieldType, value: &Value, errors: &mut FieldError
                 None
             }
         },
-        FieldType::KeyValues => key_values(path, value, errors),
+        FieldType::KeyValues => key_values(path, value, errors, budget),
         FieldType::Object => match value {
             Value::Object(_) => Some(value.clone()),
             _ => {
@@ -212,7 +219,7 @@ fn parse_value(path: &str, ty: FieldType, value: &Value, errors: &mut FieldError
             }
             Some(Value::Array(out))
         }
-        FieldType::RefreshRequest => refresh_request(path, value, errors),
+        FieldType::RefreshRequest => refresh_request(path, value, errors, budget),
         FieldType::HostParameters => host_parameters(path, value, errors),
         FieldType::Bool => match value {
             Value::Bool(_) => Some(value.clone()),
@@ -251,14 +258,14 @@ pub(crate) fn json_type(value: &Value) -> &'static str {
     }
 }
 
-fn check_template(path: &str, text: &str, errors: &mut FieldErrors) -> bool {
+fn check_template(path: &str, text: &str, errors: &mut FieldErrors, budget: &SaveBudget) -> bool {
     if let Err(message) = template::check(text) {
         errors.add(path, message);
         return false;
     }
     // A template whose literal loops or strings alone go over the budget; only
     // tags loop or build values, so a template of outputs alone is not run.
-    let tried = if text.contains("{%") { template::check_budget(text) } else { Ok(()) };
+    let tried = if text.contains("{%") { template::check_budget(text, budget) } else { Ok(()) };
     if let Err(reason) = tried {
         errors.add_too_expensive(path, format!("is too expensive to render: it {reason} (template_too_expensive)"));
         return false;
@@ -334,7 +341,7 @@ fn check_url(path: &str, text: &str, errors: &mut FieldErrors) -> bool {
     true
 }
 
-fn key_values(path: &str, value: &Value, errors: &mut FieldErrors) -> Option<Value> {
+fn key_values(path: &str, value: &Value, errors: &mut FieldErrors, budget: &SaveBudget) -> Option<Value> {
     let Value::Array(items) = value else {
         errors.add(path, "must be a list of {\"key\", \"value\", \"description\"} objects");
         return None;
@@ -387,7 +394,7 @@ fn key_values(path: &str, value: &Value, errors: &mut FieldErrors) -> Option<Val
                 continue;
             }
         };
-        ok &= check_template(&val_path, &val, errors);
+        ok &= check_template(&val_path, &val, errors, budget);
         let description = match entry.get("description") {
             None | Some(Value::Null) => String::new(),
             Some(v) => string(&format!("{item_path}.description"), v, MAX_TEXT, errors).unwrap_or_default(),
@@ -397,7 +404,7 @@ fn key_values(path: &str, value: &Value, errors: &mut FieldErrors) -> Option<Val
     ok.then_some(Value::Array(out))
 }
 
-fn refresh_request(path: &str, value: &Value, errors: &mut FieldErrors) -> Option<Value> {
+fn refresh_request(path: &str, value: &Value, errors: &mut FieldErrors, budget: &SaveBudget) -> Option<Value> {
     let Value::Object(given) = value else {
         errors.add(path, "must be an object with method, url, headers, parameters, body_format and pointers");
         return None;
@@ -413,7 +420,7 @@ fn refresh_request(path: &str, value: &Value, errors: &mut FieldErrors) -> Optio
         let sub = format!("{path}.{name}");
         let parsed = match given.get(*name) {
             None | Some(Value::Null) => None,
-            Some(v) => parse_value(&sub, *ty, v, errors),
+            Some(v) => parse_value(&sub, *ty, v, errors, budget),
         };
         let parsed = parsed.filter(|v| v.as_str() != Some(""));
         match (parsed, default) {
@@ -456,7 +463,7 @@ mod tests {
     use serde_json::json;
 
     fn errors_of(kind: Kind, rtype: &str, body: Value) -> FieldErrors {
-        match parse(kind, rtype, body.as_object().unwrap()) {
+        match parse(kind, rtype, body.as_object().unwrap(), &SaveBudget::default()) {
             Ok(_) => FieldErrors::default(),
             Err(e) => e,
         }
@@ -496,6 +503,7 @@ mod tests {
             Kind::Provider,
             "oauth2",
             json!({"refresh_request": {"url": "https://x/token"}}).as_object().unwrap(),
+            &SaveBudget::default(),
         )
         .ok()
         .unwrap();

@@ -13,7 +13,7 @@ use crate::access::{self, Action, Role};
 use crate::filter::{Condition, ListQuery};
 use crate::input::{self, json_type, Input};
 use crate::store::{Store, StoreError};
-use crate::template::{self, HostParameter, Position};
+use crate::template::{self, HostParameter, Position, SaveBudget};
 use crate::{
     seal_context, timestamp, Clock, Error, FieldErrors, FieldType, Id, Kind, NaturalKey, Record, Referrer, Sealer,
     TEMPLATE_SCOPE,
@@ -84,7 +84,7 @@ impl Records {
     // ---- the operations ---------------------------------------------------
 
     pub async fn create(&self, kind: Kind, body: &Value) -> Result<Value, Error> {
-        let record = self.create_record(kind, body_object(body)?).await?;
+        let record = self.create_record(kind, body_object(body)?, &SaveBudget::default()).await?;
         self.view(record).await
     }
 
@@ -96,7 +96,7 @@ impl Records {
     /// Changes a record for a caller of `role`.
     pub async fn patch(&self, kind: Kind, id: &Id, body: &Value, role: Role) -> Result<Value, Error> {
         let existing = self.fetch(kind, id).await?;
-        let (record, _) = self.patch_record(existing, body_object(body)?, role).await?;
+        let (record, _) = self.patch_record(existing, body_object(body)?, role, &SaveBudget::default()).await?;
         self.view(record).await
     }
 
@@ -141,8 +141,10 @@ impl Records {
             )));
         };
         let mut report = ImportReport::default();
+        // One budget for trying the templates of every record of the import.
+        let budget = SaveBudget::default();
         for (index, item) in items.iter().enumerate() {
-            match self.import_one(kind, item, role).await {
+            match self.import_one(kind, item, role, &budget).await {
                 Ok(Saved::Created) => report.created += 1,
                 Ok(Saved::Updated) => report.updated += 1,
                 Ok(Saved::Unchanged) => report.unchanged += 1,
@@ -154,11 +156,16 @@ impl Records {
 
     // ---- creating and changing ---------------------------------------------
 
-    fn create_record<'a>(&'a self, kind: Kind, body: &'a Map<String, Value>) -> BoxFuture<'a, Result<Record, Error>> {
+    fn create_record<'a>(
+        &'a self,
+        kind: Kind,
+        body: &'a Map<String, Value>,
+        budget: &'a SaveBudget,
+    ) -> BoxFuture<'a, Result<Record, Error>> {
         Box::pin(async move {
             let rtype = input::record_type(kind, body)?;
-            let input = input::parse(kind, rtype, body).map_err(Error::Validation)?;
-            let (refs, ctx) = self.resolve_refs(kind, rtype, &input, None).await.map_err(Error::Validation)?;
+            let input = input::parse(kind, rtype, body, budget).map_err(Error::Validation)?;
+            let (refs, ctx) = self.resolve_refs(kind, rtype, &input, None, budget).await.map_err(Error::Validation)?;
             let now = timestamp(self.clock.now());
             let mut record = Record {
                 id: Id::generate(),
@@ -201,6 +208,7 @@ impl Records {
         existing: Record,
         body: &Map<String, Value>,
         role: Role,
+        budget: &SaveBudget,
     ) -> Result<(Record, Saved), Error> {
         let kind = existing.kind;
         let rtype = existing.rtype.clone();
@@ -212,8 +220,9 @@ impl Records {
                 ));
             }
         }
-        let input = input::parse(kind, &rtype, body).map_err(Error::Validation)?;
-        let (refs, ctx) = self.resolve_refs(kind, &rtype, &input, Some(&existing)).await.map_err(Error::Validation)?;
+        let input = input::parse(kind, &rtype, body, budget).map_err(Error::Validation)?;
+        let (refs, ctx) =
+            self.resolve_refs(kind, &rtype, &input, Some(&existing), budget).await.map_err(Error::Validation)?;
         let mut record = existing.clone();
         record.refs = refs;
         for (name, value) in &input.values {
@@ -248,7 +257,7 @@ impl Records {
         Ok((record, Saved::Updated))
     }
 
-    async fn import_one(&self, kind: Kind, item: &Value, role: Role) -> Result<Saved, Error> {
+    async fn import_one(&self, kind: Kind, item: &Value, role: Role, budget: &SaveBudget) -> Result<Saved, Error> {
         let body = body_object(item)?;
         let rtype = input::record_type(kind, body)?;
         let existing = match self.natural_key(kind, body, "").await {
@@ -265,8 +274,8 @@ impl Records {
                     existing.rtype
                 ),
             )),
-            Some(existing) => Ok(self.patch_record(existing, body, role).await?.1),
-            None => self.create_record(kind, body).await.map(|_| Saved::Created),
+            Some(existing) => Ok(self.patch_record(existing, body, role, budget).await?.1),
+            None => self.create_record(kind, body, budget).await.map(|_| Saved::Created),
         }
     }
 
@@ -345,6 +354,7 @@ impl Records {
         rtype: &str,
         input: &Input,
         existing: Option<&Record>,
+        budget: &SaveBudget,
     ) -> Result<(BTreeMap<String, Vec<Id>>, Context), FieldErrors> {
         let mut refs = existing.map(|e| e.refs.clone()).unwrap_or_default();
         let mut ctx = Context::new();
@@ -358,7 +368,7 @@ impl Records {
                 Some(Value::Null) => {
                     refs.remove(field.name);
                 }
-                Some(value) => match self.resolve_one(target, value, field.name, true).await {
+                Some(value) => match self.resolve_one(target, value, field.name, Some(budget)).await {
                     Ok(record) => {
                         refs.insert(field.name.to_owned(), vec![record.id.clone()]);
                         ctx.insert(record.id.clone(), record);
@@ -442,13 +452,14 @@ impl Records {
     }
 
     /// A reference: an id, `{"id": ...}`, a natural key object, or (when
-    /// `allow_create`) a whole new record with its `"type"`, created now.
+    /// `create_with` gives the request's save budget) a whole new record with
+    /// its `"type"`, created now.
     fn resolve_one<'a>(
         &'a self,
         kind: Kind,
         value: &'a Value,
         path: &'a str,
-        allow_create: bool,
+        create_with: Option<&'a SaveBudget>,
     ) -> BoxFuture<'a, Result<Record, FieldErrors>> {
         Box::pin(async move {
             let fail = |message: String| {
@@ -469,10 +480,10 @@ impl Records {
             match value {
                 Value::String(id) => by_id(id).await,
                 Value::Object(o) if o.contains_key("type") && !kind.has_single_type() => {
-                    if !allow_create {
+                    let Some(budget) = create_with else {
                         return Err(fail("must name an existing record here, not a new one".into()));
-                    }
-                    match self.create_record(kind, o).await {
+                    };
+                    match self.create_record(kind, o, budget).await {
                         Ok(record) => Ok(record),
                         Err(Error::Validation(inner)) => {
                             let mut errors = FieldErrors::default();
@@ -548,7 +559,7 @@ impl Records {
                     errors.add(at(parent_field), "is required");
                     return Err(errors);
                 }
-                let parent = self.resolve_one(Kind::Provider, &parent_value, &at(parent_field), false).await?;
+                let parent = self.resolve_one(Kind::Provider, &parent_value, &at(parent_field), None).await?;
                 Ok(Some(NaturalKey::Child { parent: parent.id, name }))
             }
         }

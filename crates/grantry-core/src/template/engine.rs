@@ -40,11 +40,11 @@ thread_local! {
     static BUDGET: RefCell<Option<Budget>> = const { RefCell::new(None) };
 }
 
-/// Runs `f` as one render with a fresh budget; `Err` carries the reason the budget ran out.
-pub(crate) fn with_budget<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    BUDGET.with(|b| {
-        *b.borrow_mut() = Some(Budget { iterations: 0, deadline: Instant::now() + MAX_TIME, exceeded: None })
-    });
+/// Runs `f` as one render with a fresh budget of `time` (at most `MAX_TIME`);
+/// `Err` carries the reason the budget ran out.
+pub(crate) fn with_budget<T>(time: Duration, f: impl FnOnce() -> T) -> Result<T, String> {
+    let deadline = Instant::now() + time.min(MAX_TIME);
+    BUDGET.with(|b| *b.borrow_mut() = Some(Budget { iterations: 0, deadline, exceeded: None }));
     let out = f();
     let exceeded = BUDGET.with(|b| b.borrow_mut().take().and_then(|b| b.exceeded));
     match exceeded {

@@ -10,7 +10,9 @@ mod safe;
 pub mod url;
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -99,10 +101,33 @@ fn parse(text: &str) -> std::result::Result<liquid::Template, String> {
     parser().parse(text).map_err(|e| describe(&e))
 }
 
+/// The time one request may spend trying its templates on save, over all of
+/// its records: an import of many templates each just under the render
+/// budget would otherwise hold a worker for minutes.
+pub const MAX_SAVE_TIME: Duration = Duration::from_millis(250);
+
+/// What one request has spent trying templates on save.
+#[derive(Debug, Default)]
+pub struct SaveBudget {
+    spent_micros: AtomicU64,
+}
+
 /// Renders `text` once with no variables: a template whose literal loops or
-/// strings already go over the budget is refused on save. The reason says how.
-pub fn check_budget(text: &str) -> std::result::Result<(), String> {
-    match render(text, &serde_json::Map::new()) {
+/// strings already go over the budget is refused on save, and so is one that
+/// finds the request's `SaveBudget` spent. The reason says how.
+pub fn check_budget(text: &str, budget: &SaveBudget) -> std::result::Result<(), String> {
+    let spent = Duration::from_micros(budget.spent_micros.load(Ordering::Relaxed));
+    let Some(left) = MAX_SAVE_TIME.checked_sub(spent).filter(|d| !d.is_zero()) else {
+        return Err(format!(
+            "comes after templates of this request that took the {} ms allowed to check them all",
+            MAX_SAVE_TIME.as_millis()
+        ));
+    };
+    let started = Instant::now();
+    let result = render_within(text, &serde_json::Map::new(), left);
+    let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    budget.spent_micros.fetch_add(took, Ordering::Relaxed);
+    match result {
         Err(RenderError::TooExpensive(reason)) => Err(reason),
         _ => Ok(()),
     }
@@ -129,10 +154,18 @@ fn render_source(
     text: &str,
     vars: &serde_json::Map<String, serde_json::Value>,
 ) -> std::result::Result<String, RenderError> {
+    render_within(text, vars, MAX_TIME)
+}
+
+fn render_within(
+    text: &str,
+    vars: &serde_json::Map<String, serde_json::Value>,
+    time: Duration,
+) -> std::result::Result<String, RenderError> {
     let template = parse(text).map_err(RenderError::Invalid)?;
     let globals = Lenient(to_object(vars));
     let mut out = engine::Capped(Vec::new());
-    match engine::with_budget(|| template.render_to(&mut out, &globals)) {
+    match engine::with_budget(time, || template.render_to(&mut out, &globals)) {
         Err(reason) => Err(RenderError::TooExpensive(reason)),
         // Liquid's message may quote the values a filter was given, secrets
         // among them: a render error says only that it failed.
@@ -469,8 +502,15 @@ mod tests {
             "a-ba_b"
         );
         assert!(matches!(render(capture, &v), Err(RenderError::TooExpensive(_))));
-        assert!(check_budget("{% for i in (1..100000000) %}{% endfor %}").is_err());
-        assert!(check_budget("{% for i in (1..n) %}{% endfor %}").is_ok());
+        let budget = SaveBudget::default();
+        assert!(check_budget("{% for i in (1..100000000) %}{% endfor %}", &budget).is_err());
+        assert!(check_budget("{% for i in (1..n) %}{% endfor %}", &budget).is_ok());
+        // One request's templates share one save budget.
+        let slow = "{% for i in (1..9999) %}{% assign x = 'abcdefghijklmnopqrstuvwxyz' | sha256 | sha256 | sha256 | sha256 %}{% endfor %}";
+        let spent = SaveBudget::default();
+        let refused = (0..200).filter(|_| check_budget(slow, &spent).is_err()).count();
+        assert!(refused > 0, "the request's budget ran out");
+        assert!(Duration::from_micros(spent.spent_micros.load(Ordering::Relaxed)) < MAX_SAVE_TIME + MAX_TIME);
         // Ordinary loops still work, with forloop, limit, offset, reversed, else and break.
         let list = vars(json!({"xs": ["a", "b", "c", "d"]}));
         assert_eq!(

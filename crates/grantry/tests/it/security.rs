@@ -1903,3 +1903,25 @@ async fn behind_a_trusted_proxy_failures_count_for_the_forwarded_client_and_othe
         .await;
     assert_eq!(other.status, 200, "another client behind the same proxy still gets in");
 }
+
+#[tokio::test]
+async fn an_import_full_of_slow_templates_is_checked_within_one_budget() {
+    let s = Server::start().await;
+    let slow =
+        "{% for i in (1..9999) %}{% assign x = 'abcdefghijklmnopqrstuvwxyz' | sha256 | sha256 | sha256 %}{% endfor %}";
+    let providers: Vec<Value> = (0..300)
+        .map(|i| {
+            json!({"type": "generic", "namespace": "Slow", "name": format!("p{i}"),
+                        "authorization_endpoint": format!("https://slow.example/{i}/{slow}")})
+        })
+        .collect();
+    let started = Instant::now();
+    let r = s.post("/api/v1/providers/import", json!(providers)).await;
+    let took = started.elapsed();
+    assert_eq!(r.status, 200, "{}", short(&r.text));
+    assert!(took < Duration::from_secs(5), "the whole import took {took:?}");
+    let failed = r.body["failed"].as_array().unwrap();
+    assert!(!failed.is_empty(), "the budget ran out: {}", short(&r.text));
+    assert!(failed.iter().all(|f| f["error"]["code"] == "template_too_expensive"), "{}", short(&r.text));
+    assert_eq!(s.request(Method::GET, "/healthz", None, None).await.status, 200);
+}
