@@ -254,6 +254,41 @@ impl Flows {
         Ok(CallbackOutcome { authorized: true, ..outcome })
     }
 
+    /// Generic authorizations authorized before captured values were sealed
+    /// keep them as template parameters marked "captured from the callback":
+    /// this seals them into `captured`, once per database. Says how many
+    /// authorizations it changed.
+    pub async fn seal_captured_parameters(&self) -> Result<u64, Error> {
+        const MARK: &str = "captured from the callback";
+        if self.store.meta_get("captured_sealed").await?.is_some() {
+            return Ok(0);
+        }
+        let mut changed = 0;
+        for mut auth in self.store.find_all(Kind::Authorization, &[]).await? {
+            let pairs = auth.data.get("template_parameters").and_then(Value::as_array).cloned().unwrap_or_default();
+            let (old, kept): (Vec<Value>, Vec<Value>) = pairs.into_iter().partition(|p| p["description"] == MARK);
+            if auth.rtype != "generic" || old.is_empty() {
+                continue;
+            }
+            let mut captured = match self.captured(&auth).await? {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            };
+            for pair in old {
+                if let (Some(k), Some(v)) = (pair["key"].as_str(), pair["value"].as_str()) {
+                    captured.entry(k.to_owned()).or_insert_with(|| Value::String(v.to_owned()));
+                }
+            }
+            let context = crate::seal_context(&auth.id, "captured");
+            auth.secrets.insert("captured".into(), self.sealer.seal(&Value::Object(captured).to_string(), &context)?);
+            auth.data.insert("template_parameters".into(), Value::Array(kept));
+            self.save(&auth).await?;
+            changed += 1;
+        }
+        self.store.meta_set("captured_sealed", "1").await?;
+        Ok(changed)
+    }
+
     /// The values a generic callback captured, as the `callback` variable.
     async fn captured(&self, auth: &Record) -> Result<Value, Error> {
         Ok(match self.open_secret(auth, "captured")? {

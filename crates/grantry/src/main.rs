@@ -225,6 +225,10 @@ async fn serve(config: Config, options: ServeOptions) -> anyhow::Result<()> {
     };
     let outbound = Arc::new(outbound);
     let flows = Arc::new(Flows::new(records.clone(), sealer, clock.clone(), outbound.clone(), settings));
+    let sealed = flows.seal_captured_parameters().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    if sealed > 0 {
+        tracing::info!("sealed the captured callback values of {sealed} generic authorizations");
+    }
     let state = grantry_server::AppState {
         records,
         flows,

@@ -1925,3 +1925,46 @@ async fn an_import_full_of_slow_templates_is_checked_within_one_budget() {
     assert!(failed.iter().all(|f| f["error"]["code"] == "template_too_expensive"), "{}", short(&r.text));
     assert_eq!(s.request(Method::GET, "/healthz", None, None).await.status, 200);
 }
+
+#[tokio::test]
+async fn values_captured_before_sealing_are_sealed_on_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_in(dir.path(), &[]).await.unwrap_or_else(|r| panic!("{}", r.stderr));
+    let client = s
+        .create(
+            "clients",
+            json!({"type": "generic", "name": "g", "provider": {"type": "generic", "namespace": "Old", "name": "Old",
+                   "authorization_endpoint": "https://old.example/authorize"}}),
+        )
+        .await;
+    let auth = s
+        .create(
+            "authorizations",
+            json!({"type": "generic", "name": "legacy", "client": client["id"], "capture": ["shop_id"]}),
+        )
+        .await;
+    s.stop().await;
+    // What an earlier version stored: the captured value as a plain template parameter.
+    let script = r#"
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("""UPDATE records SET data = json_set(data, '$.template_parameters', json(?)) WHERE name = 'legacy'""",
+    ('[{"key": "shop_id", "value": "legacy-captured-4242", "description": "captured from the callback"},'
+     ' {"key": "region", "value": "eu", "description": ""}]',))
+db.execute("DELETE FROM meta WHERE key = 'captured_sealed'")
+db.commit()
+"#;
+    let out = tokio::process::Command::new(crate::oauth1_oracle::python())
+        .args(["-c", script, dir.path().join("grantry.db").to_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = Server::start_in(dir.path(), &[]).await.unwrap_or_else(|r| panic!("{}", r.stderr));
+    let record = s.get(&format!("/api/v1/authorizations/{}", id(&auth))).await.body;
+    assert_eq!(record["template_parameters"], json!([{"key": "region", "value": "eu", "description": ""}]));
+    assert_eq!(record["secrets"]["captured"], true);
+    assert!(s.log_text().contains("sealed the captured callback values of 1 generic authorizations"));
+    assert!(!s.seen.lock().unwrap().join("\n").contains("legacy-captured-4242"));
+    s.stop().await;
+}
