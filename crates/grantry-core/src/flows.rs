@@ -507,18 +507,23 @@ impl Flows {
         let _guard = lock.lock().await;
         let holder = Id::generate().to_string();
         let deadline = self.clock.now() + LEASE;
+        let done_meanwhile = |auth: &Record| {
+            seen.is_some_and(|seen| {
+                let refreshed = auth.updated_at.as_str() != seen && auth.text("status") == "authorized";
+                refreshed || self.is_fresh(auth)
+            })
+        };
         loop {
             let parts = self.parts(id).await?;
-            if let Some(seen) = seen {
-                let refreshed_meanwhile =
-                    parts.auth.updated_at.as_str() != seen && parts.auth.text("status") == "authorized";
-                if refreshed_meanwhile || self.is_fresh(&parts.auth) {
-                    return Ok(parts.auth);
-                }
+            if done_meanwhile(&parts.auth) {
+                return Ok(parts.auth);
             }
             let now = self.clock.now();
             if self.store.claim_refresh(id, &holder, &timestamp(now), &timestamp(now + LEASE)).await? {
-                let result = self.refresh_now(parts).await;
+                // Read again under the lease: another process may have refreshed
+                // (and rotated the refresh token) between the read above and the claim.
+                let parts = self.parts(id).await?;
+                let result = if done_meanwhile(&parts.auth) { Ok(parts.auth) } else { self.refresh_now(parts).await };
                 let _ = self.store.release_refresh(id, &holder).await;
                 return result;
             }

@@ -6,7 +6,7 @@ mod config;
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use grantry_core::access::Role;
 use grantry_core::flows::{FlowSettings, Flows};
 use grantry_core::service::Records;
@@ -32,32 +32,8 @@ enum Command {
     Serve {
         #[command(flatten)]
         storage: StorageArgs,
-        /// Address to listen on (port 0 picks a free one).
-        #[arg(long, env = "GRANTRY_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: String,
-        /// The URL at which browsers and providers reach this server
-        /// [default: http:// and the listening address, so http://127.0.0.1:8080]
-        #[arg(long, env = "GRANTRY_PUBLIC_URL")]
-        public_url: Option<String>,
-        /// Refresh access tokens that expire within this many seconds.
-        #[arg(long, env = "GRANTRY_REFRESH_MARGIN", default_value_t = 60)]
-        refresh_margin: u32,
-        /// Timeout of every outgoing request, in seconds.
-        #[arg(long, env = "GRANTRY_HTTP_TIMEOUT", default_value_t = 10)]
-        http_timeout: u32,
-        /// Loopback, private or special networks outgoing requests may reach
-        /// (comma-separated CIDRs, e.g. 127.0.0.0/8,10.0.0.0/8). Public addresses
-        /// are always reachable; link-local, metadata, multicast and the like never.
-        #[arg(long, env = "GRANTRY_ALLOWED_NETWORKS", default_value = "")]
-        allowed_networks: String,
-        /// Origins besides the public URL's that an authorize call's return_to
-        /// may lead to (comma-separated, e.g. https://app.example).
-        #[arg(long, env = "GRANTRY_RETURN_TO_ORIGINS", default_value = "")]
-        return_to_origins: String,
-        /// Reverse proxies in front of Grantry (comma-separated CIDRs) whose
-        /// X-Forwarded-For names the client that failed attempts are counted for.
-        #[arg(long, env = "GRANTRY_TRUSTED_PROXIES", default_value = "")]
-        trusted_proxies: String,
+        #[command(flatten)]
+        options: ServeOptions,
     },
     /// Manage API tokens.
     Token {
@@ -116,27 +92,7 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve {
-            storage,
-            listen,
-            public_url,
-            refresh_margin,
-            http_timeout,
-            allowed_networks,
-            return_to_origins,
-            trusted_proxies,
-        } => {
-            let options = ServeOptions {
-                listen,
-                public_url,
-                refresh_margin,
-                http_timeout,
-                allowed_networks,
-                return_to_origins,
-                trusted_proxies,
-            };
-            serve(Config::load(storage)?, options).await
-        }
+        Command::Serve { storage, options } => serve(Config::load(storage)?, options).await,
         Command::Token { command: TokenCommand::Create { storage, name, role, expires_at } } => {
             create_token(Config::load(storage)?, name, role, expires_at).await
         }
@@ -168,14 +124,38 @@ async fn check_master_key(store: &dyn Store, key_id: &str) -> anyhow::Result<()>
     Ok(())
 }
 
+#[derive(Args)]
 struct ServeOptions {
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, env = "GRANTRY_LISTEN", default_value = "127.0.0.1:8080")]
     listen: String,
+    /// The URL at which browsers and providers reach this server
+    /// [default: http:// and the listening address, so http://127.0.0.1:8080]
+    #[arg(long, env = "GRANTRY_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Refresh access tokens that expire within this many seconds.
+    #[arg(long, env = "GRANTRY_REFRESH_MARGIN", default_value_t = 60)]
     refresh_margin: u32,
+    /// Timeout of every outgoing request, in seconds.
+    #[arg(long, env = "GRANTRY_HTTP_TIMEOUT", default_value_t = 10)]
     http_timeout: u32,
+    /// Loopback, private or special networks outgoing requests may reach
+    /// (comma-separated CIDRs, e.g. 127.0.0.0/8,10.0.0.0/8). Public addresses
+    /// are always reachable; link-local, metadata, multicast and the like never.
+    #[arg(long, env = "GRANTRY_ALLOWED_NETWORKS", default_value = "")]
     allowed_networks: String,
+    /// Origins besides the public URL's that an authorize call's return_to
+    /// may lead to (comma-separated, e.g. https://app.example).
+    #[arg(long, env = "GRANTRY_RETURN_TO_ORIGINS", default_value = "")]
     return_to_origins: String,
+    /// Reverse proxies in front of Grantry (comma-separated CIDRs) whose
+    /// X-Forwarded-For names the client that failed attempts are counted for.
+    #[arg(long, env = "GRANTRY_TRUSTED_PROXIES", default_value = "")]
     trusted_proxies: String,
+}
+
+fn comma_list(text: &str) -> impl Iterator<Item = &str> {
+    text.split(',').map(str::trim).filter(|s| !s.is_empty())
 }
 
 fn networks(text: &str, variable: &str) -> anyhow::Result<Vec<grantry_server::outbound::Network>> {
@@ -183,10 +163,6 @@ fn networks(text: &str, variable: &str) -> anyhow::Result<Vec<grantry_server::ou
         .map(grantry_server::outbound::Network::parse)
         .collect::<Result<Vec<_>, String>>()
         .map_err(|e| anyhow::anyhow!("{variable}: {e}"))
-}
-
-fn comma_list(text: &str) -> impl Iterator<Item = &str> {
-    text.split(',').map(str::trim).filter(|s| !s.is_empty())
 }
 
 async fn serve(config: Config, options: ServeOptions) -> anyhow::Result<()> {
