@@ -264,8 +264,14 @@ fn parse_number(key: &str, value: &str, min: u32, max: u32) -> Result<u32, Error
         .ok_or_else(|| Error::BadRequest(format!("`{key}` must be a whole number from {min} to {max}, not `{value}`")))
 }
 
+/// The most fields a list may be sorted by.
+pub const MAX_SORTS: usize = 10;
+
 /// `sort=-updated_at,name`: comma-separated fields, `-` for descending.
 pub fn parse_sort(kind: Kind, value: &str) -> Result<Vec<Sort>, Error> {
+    if value.split(',').filter(|s| !s.trim().is_empty()).count() > MAX_SORTS {
+        return Err(Error::BadRequest(format!("`sort` takes at most {MAX_SORTS} fields")));
+    }
     value
         .split(',')
         .map(str::trim)

@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use serde_json::{Map, Value};
 
 use crate::kind::{RefreshField, REFRESH_REQUEST_FIELDS};
-use crate::template::SaveBudget;
+use crate::template::RequestBudget;
 use crate::{template, Error, Field, FieldErrors, FieldType, Kind};
 
 /// Longest accepted string of any field; a secret or template may be longer.
@@ -48,7 +48,7 @@ pub fn record_type(kind: Kind, body: &Map<String, Value>) -> Result<&'static str
     }
 }
 
-pub fn parse(kind: Kind, rtype: &str, body: &Map<String, Value>, budget: &SaveBudget) -> Result<Input, FieldErrors> {
+pub fn parse(kind: Kind, rtype: &str, body: &Map<String, Value>, budget: &RequestBudget) -> Result<Input, FieldErrors> {
     let mut input = Input::default();
     let mut errors = FieldErrors::default();
     let type_label = kind.type_spec(rtype).map(|t| t.label).unwrap_or(rtype);
@@ -157,7 +157,7 @@ fn parse_value(
     ty: FieldType,
     value: &Value,
     errors: &mut FieldErrors,
-    budget: &SaveBudget,
+    budget: &RequestBudget,
 ) -> Option<Value> {
     if value.is_null() {
         return Some(Value::Null);
@@ -258,7 +258,7 @@ pub(crate) fn json_type(value: &Value) -> &'static str {
     }
 }
 
-fn check_template(path: &str, text: &str, errors: &mut FieldErrors, budget: &SaveBudget) -> bool {
+fn check_template(path: &str, text: &str, errors: &mut FieldErrors, budget: &RequestBudget) -> bool {
     if let Err(message) = template::check(text) {
         errors.add(path, message);
         return false;
@@ -341,7 +341,7 @@ fn check_url(path: &str, text: &str, errors: &mut FieldErrors) -> bool {
     true
 }
 
-fn key_values(path: &str, value: &Value, errors: &mut FieldErrors, budget: &SaveBudget) -> Option<Value> {
+fn key_values(path: &str, value: &Value, errors: &mut FieldErrors, budget: &RequestBudget) -> Option<Value> {
     let Value::Array(items) = value else {
         errors.add(path, "must be a list of {\"key\", \"value\", \"description\"} objects");
         return None;
@@ -404,7 +404,7 @@ fn key_values(path: &str, value: &Value, errors: &mut FieldErrors, budget: &Save
     ok.then_some(Value::Array(out))
 }
 
-fn refresh_request(path: &str, value: &Value, errors: &mut FieldErrors, budget: &SaveBudget) -> Option<Value> {
+fn refresh_request(path: &str, value: &Value, errors: &mut FieldErrors, budget: &RequestBudget) -> Option<Value> {
     let Value::Object(given) = value else {
         errors.add(path, "must be an object with method, url, headers, parameters, body_format and pointers");
         return None;
@@ -463,7 +463,7 @@ mod tests {
     use serde_json::json;
 
     fn errors_of(kind: Kind, rtype: &str, body: Value) -> FieldErrors {
-        match parse(kind, rtype, body.as_object().unwrap(), &SaveBudget::default()) {
+        match parse(kind, rtype, body.as_object().unwrap(), &RequestBudget::default()) {
             Ok(_) => FieldErrors::default(),
             Err(e) => e,
         }
@@ -503,7 +503,7 @@ mod tests {
             Kind::Provider,
             "oauth2",
             json!({"refresh_request": {"url": "https://x/token"}}).as_object().unwrap(),
-            &SaveBudget::default(),
+            &RequestBudget::default(),
         )
         .ok()
         .unwrap();

@@ -100,9 +100,11 @@ pub trait HttpSend: Send + Sync {
 }
 
 /// Template variables (SPEC §3), built in order so later ones override earlier ones.
-/// A template sees only the variables its `Position` allows (issue 8).
+/// A template sees only the variables its `Position` allows (issue 8), and all
+/// renders with one `Vars` (and its clones: one flow step, one proxied
+/// request) share one `RequestBudget`.
 #[derive(Default, Clone)]
-pub struct Vars(Map<String, Value>);
+pub struct Vars(Map<String, Value>, std::sync::Arc<template::RequestBudget>);
 
 impl Vars {
     pub fn set(&mut self, key: &str, value: impl Into<String>) -> &mut Self {
@@ -129,11 +131,12 @@ impl Vars {
     }
     /// Renders a template whose result goes to `position`.
     pub fn render(&self, position: Position, field: &str, text: &str) -> Result<String, FlowError> {
-        template::render(text, &template::visible(&self.0, position)).map_err(|e| FlowError::from_render(field, e))
+        template::render_budgeted(text, &template::visible(&self.0, position), &self.1)
+            .map_err(|e| FlowError::from_render(field, e))
     }
     /// Renders a URL template: its host stays, its values are encoded (`template::url`).
     pub fn render_url(&self, field: &str, text: &str, hosts: &[HostParameter]) -> Result<String, FlowError> {
-        template::url::render(text, &template::visible(&self.0, Position::Url), hosts)
+        template::url::render(text, &template::visible(&self.0, Position::Url), hosts, &self.1)
             .map_err(|e| FlowError::from_render(field, e))
     }
 }

@@ -13,7 +13,20 @@ use crate::access::{self, Action, Role};
 use crate::filter::{Condition, ListQuery};
 use crate::input::{self, json_type, Input};
 use crate::store::{Store, StoreError};
-use crate::template::{self, HostParameter, Position, SaveBudget};
+use crate::template::{self, HostParameter, Position, RequestBudget};
+
+/// One request that saves records: who asks, and the time its templates may
+/// take to try, over every record it saves (inline and imported ones too).
+struct Saving {
+    role: Role,
+    budget: RequestBudget,
+}
+
+impl Saving {
+    fn new(role: Role) -> Saving {
+        Saving { role, budget: RequestBudget::default() }
+    }
+}
 use crate::{
     seal_context, timestamp, Clock, Error, FieldErrors, FieldType, Id, Kind, NaturalKey, Record, Referrer, Sealer,
     TEMPLATE_SCOPE,
@@ -83,8 +96,9 @@ impl Records {
 
     // ---- the operations ---------------------------------------------------
 
-    pub async fn create(&self, kind: Kind, body: &Value) -> Result<Value, Error> {
-        let record = self.create_record(kind, body_object(body)?, &SaveBudget::default()).await?;
+    /// Creates a record (and the new records it carries inline) for a caller of `role`.
+    pub async fn create(&self, kind: Kind, body: &Value, role: Role) -> Result<Value, Error> {
+        let record = self.create_record(kind, body_object(body)?, &Saving::new(role)).await?;
         self.view(record).await
     }
 
@@ -96,7 +110,7 @@ impl Records {
     /// Changes a record for a caller of `role`.
     pub async fn patch(&self, kind: Kind, id: &Id, body: &Value, role: Role) -> Result<Value, Error> {
         let existing = self.fetch(kind, id).await?;
-        let (record, _) = self.patch_record(existing, body_object(body)?, role, &SaveBudget::default()).await?;
+        let (record, _) = self.patch_record(existing, body_object(body)?, &Saving::new(role)).await?;
         self.view(record).await
     }
 
@@ -142,9 +156,9 @@ impl Records {
         };
         let mut report = ImportReport::default();
         // One budget for trying the templates of every record of the import.
-        let budget = SaveBudget::default();
+        let saving = Saving::new(role);
         for (index, item) in items.iter().enumerate() {
-            match self.import_one(kind, item, role, &budget).await {
+            match self.import_one(kind, item, &saving).await {
                 Ok(Saved::Created) => report.created += 1,
                 Ok(Saved::Updated) => report.updated += 1,
                 Ok(Saved::Unchanged) => report.unchanged += 1,
@@ -160,12 +174,12 @@ impl Records {
         &'a self,
         kind: Kind,
         body: &'a Map<String, Value>,
-        budget: &'a SaveBudget,
+        saving: &'a Saving,
     ) -> BoxFuture<'a, Result<Record, Error>> {
         Box::pin(async move {
             let rtype = input::record_type(kind, body)?;
-            let input = input::parse(kind, rtype, body, budget).map_err(Error::Validation)?;
-            let (refs, ctx) = self.resolve_refs(kind, rtype, &input, None, budget).await.map_err(Error::Validation)?;
+            let input = input::parse(kind, rtype, body, &saving.budget).map_err(Error::Validation)?;
+            let (refs, ctx) = self.resolve_refs(kind, rtype, &input, None, saving).await.map_err(Error::Validation)?;
             let now = timestamp(self.clock.now());
             let mut record = Record {
                 id: Id::generate(),
@@ -194,6 +208,9 @@ impl Records {
             self.apply_secrets(&mut record, &input)?;
             self.derive(&mut record, &ctx);
             validate(&record, &ctx).into_result()?;
+            if !saving.role.may(Action::Redirect) && redirects_on_create(&record, &ctx) {
+                return Err(access::forbidden(saving.role, Action::Redirect));
+            }
             let mut batch = vec![record.clone()];
             if kind == Kind::Provider && rtype == "oauth2" {
                 batch.push(template_scope(&record));
@@ -207,8 +224,7 @@ impl Records {
         &self,
         existing: Record,
         body: &Map<String, Value>,
-        role: Role,
-        budget: &SaveBudget,
+        saving: &Saving,
     ) -> Result<(Record, Saved), Error> {
         let kind = existing.kind;
         let rtype = existing.rtype.clone();
@@ -220,9 +236,16 @@ impl Records {
                 ));
             }
         }
-        let input = input::parse(kind, &rtype, body, budget).map_err(Error::Validation)?;
+        let input = input::parse(kind, &rtype, body, &saving.budget).map_err(Error::Validation)?;
+        // A new record given inline where a destination is named is a redirect
+        // by itself: refused before it is created.
+        let inline_destination =
+            destination_fields(kind).iter().any(|f| input.refs.get(f).is_some_and(|v| v.get("type").is_some()));
+        if inline_destination && !saving.role.may(Action::Redirect) {
+            return Err(access::forbidden(saving.role, Action::Redirect));
+        }
         let (refs, ctx) =
-            self.resolve_refs(kind, &rtype, &input, Some(&existing), budget).await.map_err(Error::Validation)?;
+            self.resolve_refs(kind, &rtype, &input, Some(&existing), saving).await.map_err(Error::Validation)?;
         let mut record = existing.clone();
         record.refs = refs;
         for (name, value) in &input.values {
@@ -241,8 +264,8 @@ impl Records {
             errors.add("name", format!("the {TEMPLATE_SCOPE} scope of a provider cannot be renamed"));
         }
         errors.into_result()?;
-        if !role.may(Action::Redirect) && redirects(&existing, &record) {
-            return Err(access::forbidden(role, Action::Redirect));
+        if !saving.role.may(Action::Redirect) && redirects(&existing, &record) {
+            return Err(access::forbidden(saving.role, Action::Redirect));
         }
         let unchanged = !secrets_changed
             && record.namespace == existing.namespace
@@ -257,7 +280,7 @@ impl Records {
         Ok((record, Saved::Updated))
     }
 
-    async fn import_one(&self, kind: Kind, item: &Value, role: Role, budget: &SaveBudget) -> Result<Saved, Error> {
+    async fn import_one(&self, kind: Kind, item: &Value, saving: &Saving) -> Result<Saved, Error> {
         let body = body_object(item)?;
         let rtype = input::record_type(kind, body)?;
         let existing = match self.natural_key(kind, body, "").await {
@@ -274,8 +297,8 @@ impl Records {
                     existing.rtype
                 ),
             )),
-            Some(existing) => Ok(self.patch_record(existing, body, role, budget).await?.1),
-            None => self.create_record(kind, body, budget).await.map(|_| Saved::Created),
+            Some(existing) => Ok(self.patch_record(existing, body, saving).await?.1),
+            None => self.create_record(kind, body, saving).await.map(|_| Saved::Created),
         }
     }
 
@@ -354,7 +377,7 @@ impl Records {
         rtype: &str,
         input: &Input,
         existing: Option<&Record>,
-        budget: &SaveBudget,
+        saving: &Saving,
     ) -> Result<(BTreeMap<String, Vec<Id>>, Context), FieldErrors> {
         let mut refs = existing.map(|e| e.refs.clone()).unwrap_or_default();
         let mut ctx = Context::new();
@@ -368,7 +391,7 @@ impl Records {
                 Some(Value::Null) => {
                     refs.remove(field.name);
                 }
-                Some(value) => match self.resolve_one(target, value, field.name, Some(budget)).await {
+                Some(value) => match self.resolve_one(target, value, field.name, Some(saving)).await {
                     Ok(record) => {
                         refs.insert(field.name.to_owned(), vec![record.id.clone()]);
                         ctx.insert(record.id.clone(), record);
@@ -452,14 +475,14 @@ impl Records {
     }
 
     /// A reference: an id, `{"id": ...}`, a natural key object, or (when
-    /// `create_with` gives the request's save budget) a whole new record with
+    /// `create_with` gives the request that saves) a whole new record with
     /// its `"type"`, created now.
     fn resolve_one<'a>(
         &'a self,
         kind: Kind,
         value: &'a Value,
         path: &'a str,
-        create_with: Option<&'a SaveBudget>,
+        create_with: Option<&'a Saving>,
     ) -> BoxFuture<'a, Result<Record, FieldErrors>> {
         Box::pin(async move {
             let fail = |message: String| {
@@ -480,10 +503,10 @@ impl Records {
             match value {
                 Value::String(id) => by_id(id).await,
                 Value::Object(o) if o.contains_key("type") && !kind.has_single_type() => {
-                    let Some(budget) = create_with else {
+                    let Some(saving) = create_with else {
                         return Err(fail("must name an existing record here, not a new one".into()));
                     };
-                    match self.create_record(kind, o, budget).await {
+                    match self.create_record(kind, o, saving).await {
                         Ok(record) => Ok(record),
                         Err(Error::Validation(inner)) => {
                             let mut errors = FieldErrors::default();
@@ -749,6 +772,8 @@ fn template_scope(provider: &Record) -> Record {
 fn destination_fields(kind: Kind) -> &'static [&'static str] {
     match kind {
         Kind::Provider => &[
+            "authorization_endpoint",
+            "pkce",
             "token_endpoint",
             "token_method",
             "token_endpoint_auth_method",
@@ -772,6 +797,22 @@ fn destination_fields(kind: Kind) -> &'static [&'static str] {
         ],
         Kind::Scope => &[],
     }
+}
+
+/// Whether a new record would send the secrets of a record it references to
+/// a place of its own choosing: it references a record that holds secrets (a
+/// client's identifier and secret, an authorization's tokens or credentials)
+/// and sets a destination field of its own.
+fn redirects_on_create(record: &Record, ctx: &Context) -> bool {
+    let uses_secrets = record.refs.values().flatten().filter_map(|id| ctx.get(id)).any(|r| !r.secrets.is_empty());
+    let set = |v: &Value| match v {
+        Value::Null | Value::Bool(false) => false,
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+        Value::Bool(true) | Value::Number(_) => true,
+    };
+    uses_secrets && destination_fields(record.kind).iter().any(|f| record.data.get(*f).is_some_and(set))
 }
 
 /// Whether a change moves where stored secrets go.

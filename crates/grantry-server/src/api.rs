@@ -28,9 +28,14 @@ pub async fn list(State(state): State<AppState>, Path(kind): Path<String>, Query
         .into_response())
 }
 
-pub async fn create(State(state): State<AppState>, Path(kind): Path<String>, JsonBody(body): JsonBody) -> ApiResult {
+pub async fn create(
+    State(state): State<AppState>,
+    Path(kind): Path<String>,
+    Extension(caller): Extension<Arc<Caller>>,
+    JsonBody(body): JsonBody,
+) -> ApiResult {
     let kind = extract::kind(&kind)?;
-    let record = state.records.create(kind, &body).await?;
+    let record = state.records.create(kind, &body, caller.role).await?;
     Ok((StatusCode::CREATED, Json(record)).into_response())
 }
 

@@ -74,15 +74,31 @@ pub fn client_address(req: &Request, trusted: &[Network]) -> IpAddr {
     if !is_trusted(peer) {
         return peer;
     }
-    let forwarded: Vec<IpAddr> = req
+    let entries: Vec<&str> = req
         .headers()
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|a| a.trim().parse().ok())
+        .map(str::trim)
         .collect();
-    forwarded.into_iter().rev().find(|ip| !is_trusted(*ip)).unwrap_or(peer)
+    // From the nearest hop outwards: the first address no trusted proxy
+    // stands for is the client. An entry that is not an address (`unknown`)
+    // ends the walk at the last trusted hop, so a caller cannot skip past it.
+    let mut client = peer;
+    for entry in entries.into_iter().rev() {
+        let parsed = entry
+            .parse::<IpAddr>()
+            .ok()
+            .or_else(|| entry.parse::<SocketAddr>().ok().map(|a| a.ip()))
+            .or_else(|| entry.trim_start_matches('[').split(']').next().and_then(|a| a.parse().ok()));
+        match parsed {
+            Some(ip) if is_trusted(ip) => client = ip,
+            Some(ip) => return ip,
+            None => return client,
+        }
+    }
+    client
 }
 
 /// The caller a token hash stands for, if the token exists and has not expired.

@@ -47,6 +47,9 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
+            // Deleted and rewritten content is overwritten, not left in free
+            // pages: old ciphertexts, and anything an upgrade moved into them.
+            .pragma("secure_delete", "on")
             // Writers queue on SQLite's single write lock instead of failing.
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await.map_err(backend)?;

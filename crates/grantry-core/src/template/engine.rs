@@ -424,7 +424,7 @@ pub(crate) fn build(extra: Vec<Box<dyn ParseFilter>>) -> Result<liquid::Parser, 
     macro_rules! guarded {
         ($($name:ident),* $(,)?) => { $( builder = builder.filter(Guarded(std_::$name)); )* };
     }
-    // Arithmetic, date, join, replace and uniq are Grantry's own (`safe`).
+    // Arithmetic, date, join, replace, slice and uniq are Grantry's own (`safe`).
     guarded!(
         Append,
         AtLeast,
@@ -451,7 +451,6 @@ pub(crate) fn build(extra: Vec<Box<dyn ParseFilter>>) -> Result<liquid::Parser, 
         Round,
         Rstrip,
         Size,
-        Slice,
         Sort,
         SortNatural,
         Split,

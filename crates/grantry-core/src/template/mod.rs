@@ -47,6 +47,7 @@ fn parser() -> &'static liquid::Parser {
                         engine::own(safe::Abs),
                         engine::own(safe::Date),
                         engine::own(safe::Uniq),
+                        engine::own(safe::Slice),
                     ])
                     .collect(),
             )
@@ -101,36 +102,58 @@ fn parse(text: &str) -> std::result::Result<liquid::Template, String> {
     parser().parse(text).map_err(|e| describe(&e))
 }
 
-/// The time one request may spend trying its templates on save, over all of
-/// its records: an import of many templates each just under the render
-/// budget would otherwise hold a worker for minutes.
-pub const MAX_SAVE_TIME: Duration = Duration::from_millis(250);
+/// The time one request may spend rendering templates, over all of them: the
+/// templates tried on save (an import's records included), or those of one
+/// flow step or proxied request. Many templates each just under the render
+/// budget would otherwise hold a worker for seconds or minutes.
+pub const MAX_REQUEST_TIME: Duration = Duration::from_millis(250);
 
-/// What one request has spent trying templates on save.
+/// What one request has spent rendering templates.
 #[derive(Debug, Default)]
-pub struct SaveBudget {
+pub struct RequestBudget {
     spent_micros: AtomicU64,
+}
+
+/// Runs one render within what is left of `budget` (and at most `MAX_TIME`),
+/// adding the time it took.
+fn spend<T>(
+    budget: &RequestBudget,
+    render: impl FnOnce(Duration) -> std::result::Result<T, RenderError>,
+) -> std::result::Result<T, RenderError> {
+    let spent = Duration::from_micros(budget.spent_micros.load(Ordering::Relaxed));
+    let Some(left) = MAX_REQUEST_TIME.checked_sub(spent).filter(|d| !d.is_zero()) else {
+        return Err(RenderError::TooExpensive(format!(
+            "comes after templates of this request that took the {} ms allowed to render them all",
+            MAX_REQUEST_TIME.as_millis()
+        )));
+    };
+    let started = Instant::now();
+    let result = render(left.min(MAX_TIME));
+    let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    budget.spent_micros.fetch_add(took, Ordering::Relaxed);
+    result
 }
 
 /// Renders `text` once with no variables: a template whose literal loops or
 /// strings already go over the budget is refused on save, and so is one that
-/// finds the request's `SaveBudget` spent. The reason says how.
-pub fn check_budget(text: &str, budget: &SaveBudget) -> std::result::Result<(), String> {
-    let spent = Duration::from_micros(budget.spent_micros.load(Ordering::Relaxed));
-    let Some(left) = MAX_SAVE_TIME.checked_sub(spent).filter(|d| !d.is_zero()) else {
-        return Err(format!(
-            "comes after templates of this request that took the {} ms allowed to check them all",
-            MAX_SAVE_TIME.as_millis()
-        ));
-    };
-    let started = Instant::now();
-    let result = render_within(text, &serde_json::Map::new(), left);
-    let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-    budget.spent_micros.fetch_add(took, Ordering::Relaxed);
-    match result {
+/// finds the request's `RequestBudget` spent. The reason says how.
+pub fn check_budget(text: &str, budget: &RequestBudget) -> std::result::Result<(), String> {
+    match spend(budget, |time| render_within(text, &serde_json::Map::new(), time)) {
         Err(RenderError::TooExpensive(reason)) => Err(reason),
         _ => Ok(()),
     }
+}
+
+/// Renders `text` as one of the templates of a request that shares `budget`.
+pub fn render_budgeted(
+    text: &str,
+    vars: &serde_json::Map<String, serde_json::Value>,
+    budget: &RequestBudget,
+) -> std::result::Result<String, RenderError> {
+    if !is_template(text) {
+        return Ok(text.to_owned());
+    }
+    spend(budget, |time| render_within(text, vars, time))
 }
 
 /// Whether `text` uses Liquid at all; plain strings skip the template engine.
@@ -147,13 +170,6 @@ pub fn render(
     if !is_template(text) {
         return Ok(text.to_owned());
     }
-    render_source(text, vars)
-}
-
-fn render_source(
-    text: &str,
-    vars: &serde_json::Map<String, serde_json::Value>,
-) -> std::result::Result<String, RenderError> {
     render_within(text, vars, MAX_TIME)
 }
 
@@ -502,15 +518,15 @@ mod tests {
             "a-ba_b"
         );
         assert!(matches!(render(capture, &v), Err(RenderError::TooExpensive(_))));
-        let budget = SaveBudget::default();
+        let budget = RequestBudget::default();
         assert!(check_budget("{% for i in (1..100000000) %}{% endfor %}", &budget).is_err());
         assert!(check_budget("{% for i in (1..n) %}{% endfor %}", &budget).is_ok());
         // One request's templates share one save budget.
         let slow = "{% for i in (1..9999) %}{% assign x = 'abcdefghijklmnopqrstuvwxyz' | sha256 | sha256 | sha256 | sha256 %}{% endfor %}";
-        let spent = SaveBudget::default();
+        let spent = RequestBudget::default();
         let refused = (0..200).filter(|_| check_budget(slow, &spent).is_err()).count();
         assert!(refused > 0, "the request's budget ran out");
-        assert!(Duration::from_micros(spent.spent_micros.load(Ordering::Relaxed)) < MAX_SAVE_TIME + MAX_TIME);
+        assert!(Duration::from_micros(spent.spent_micros.load(Ordering::Relaxed)) < MAX_REQUEST_TIME + MAX_TIME);
         // Ordinary loops still work, with forloop, limit, offset, reversed, else and break.
         let list = vars(json!({"xs": ["a", "b", "c", "d"]}));
         assert_eq!(

@@ -230,6 +230,51 @@ impl Filter for UniqFilter {
 }
 
 #[derive(Debug, FilterParameters)]
+struct SliceArgs {
+    #[parameter(description = "Where the slice starts; negative counts from the end.", arg_type = "integer")]
+    offset: Expression,
+    #[parameter(description = "How many items or characters (1 when left out).", arg_type = "integer")]
+    length: Option<Expression>,
+}
+
+#[derive(Clone, ParseFilter, FilterReflection)]
+#[filter(name = "slice", description = "A part of a string or a list.", parameters(SliceArgs), parsed(SliceFilter))]
+pub(crate) struct Slice;
+
+#[derive(Debug, FromFilterParameters, Display_filter)]
+#[name = "slice"]
+struct SliceFilter {
+    #[parameters]
+    args: SliceArgs,
+}
+
+/// The start and end of `offset, length` within `len` items, computed
+/// without overflow (the standard filter adds them as they come).
+fn window(offset: i64, length: i64, len: usize) -> (usize, usize) {
+    let len = len as i128;
+    let start = if offset < 0 { (len + i128::from(offset)).max(0) } else { i128::from(offset).min(len) };
+    let end = (start + i128::from(length)).min(len);
+    (start as usize, end.max(start) as usize)
+}
+
+impl Filter for SliceFilter {
+    fn evaluate(&self, input: &dyn ValueView, runtime: &dyn Runtime) -> Result<Value> {
+        let args = self.args.evaluate(runtime)?;
+        let length = args.length.unwrap_or(1);
+        if length < 1 {
+            return Err(fail("slice: the length must be a positive number"));
+        }
+        if let Some(list) = input.as_array() {
+            let (start, end) = window(args.offset, length, list.size() as usize);
+            return Ok(Value::Array(list.values().skip(start).take(end - start).map(ValueView::to_value).collect()));
+        }
+        let text = input.to_kstr();
+        let (start, end) = window(args.offset, length, text.chars().count());
+        Ok(Value::scalar(text.chars().skip(start).take(end - start).collect::<String>()))
+    }
+}
+
+#[derive(Debug, FilterParameters)]
 struct ReplaceArgs {
     #[parameter(description = "The text to search.", arg_type = "str")]
     search: Expression,
@@ -337,5 +382,9 @@ mod tests {
         assert!(run("{{ 'now' | date: '%065Y' }}").is_err());
         assert_eq!(run("{{ '2016-06-13 02:30:00 +0300' | date: '%Y-%m-%d' }}").unwrap(), "2016-06-13");
         assert_eq!(run("{{ 'b,a,b,c,a' | split: ',' | uniq | join: '' }}").unwrap(), "bac");
+        assert_eq!(run("{{ 'abc' | slice: 1, 9223372036854775807 }}").unwrap(), "bc");
+        assert_eq!(run("{{ 'abcdef' | slice: -3, 2 }}{{ 'abc' | slice: 0 }}").unwrap(), "dea");
+        assert_eq!(run("{{ 'a,b,c' | split: ',' | slice: 1, 5 | join: '' }}").unwrap(), "bc");
+        assert!(run("{{ 'abc' | slice: -9223372036854775808, 9223372036854775807 }}").is_ok());
     }
 }

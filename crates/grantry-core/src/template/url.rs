@@ -156,7 +156,12 @@ fn encoded_rest(text: &str, from: usize) -> Result<String, String> {
 /// Renders a URL template: the authority from literal text and checked host
 /// parameters, the rest with encoded values; the result must be an absolute
 /// http(s) URL on that authority with no `.` or `..` path segment.
-pub fn render(text: &str, vars: &Map<String, Value>, hosts: &[HostParameter]) -> Result<String, RenderError> {
+pub fn render(
+    text: &str,
+    vars: &Map<String, Value>,
+    hosts: &[HostParameter],
+    budget: &super::RequestBudget,
+) -> Result<String, RenderError> {
     let (parts, from) = split(text, hosts).map_err(RenderError::Invalid)?;
     let mut authority = String::new();
     for part in parts {
@@ -174,7 +179,7 @@ pub fn render(text: &str, vars: &Map<String, Value>, hosts: &[HostParameter]) ->
             }
         }
     }
-    let rest = super::render_source(&encoded_rest(text, from).map_err(RenderError::Invalid)?, vars)?;
+    let rest = super::render_budgeted(&encoded_rest(text, from).map_err(RenderError::Invalid)?, vars, budget)?;
     let path = rest.split(['?', '#']).next().unwrap_or("");
     let dots = path.split(['/', '\\']).any(|segment| {
         matches!(segment.to_ascii_lowercase().as_str(), "." | ".." | "%2e" | "%2e%2e" | ".%2e" | "%2e.")
@@ -215,7 +220,7 @@ mod tests {
     fn values_are_encoded_for_their_position() {
         let v = vars(json!({"p": "a/b?c#d", "q": "x&y=z", "shop": "acme"}));
         assert_eq!(
-            render("https://{{shop}}.myshopify.com/{{p}}/x?q={{q}}#{{p}}", &v, &shop()).unwrap(),
+            render("https://{{shop}}.myshopify.com/{{p}}/x?q={{q}}#{{p}}", &v, &shop(), &Default::default()).unwrap(),
             "https://acme.myshopify.com/a%2Fb%3Fc%23d/x?q=x%26y%3Dz#a%2Fb%3Fc%23d"
         );
     }
@@ -223,7 +228,7 @@ mod tests {
     #[test]
     fn the_host_cannot_be_moved() {
         let evil = vars(json!({"shop": "evil.example/x?"}));
-        assert!(render("https://{{shop}}.myshopify.com/a", &evil, &shop()).is_err());
+        assert!(render("https://{{shop}}.myshopify.com/a", &evil, &shop(), &Default::default()).is_err());
         assert!(check("https://{{other}}.example.com/", &shop()).is_err());
         assert!(check("http://127.0.0.1:{{port}}/token", &[]).is_err());
         assert!(check("{{base}}/token", &[]).is_err());
@@ -231,21 +236,31 @@ mod tests {
         assert!(check("https://{% if x %}a{% endif %}.example/", &[]).is_err());
         assert!(check("javascript:alert(1)", &[]).is_err());
         let at = vars(json!({"p": "@evil.example"}));
-        assert_eq!(render("https://api.example/{{p}}", &at, &[]).unwrap(), "https://api.example/%40evil.example");
+        assert_eq!(
+            render("https://api.example/{{p}}", &at, &[], &Default::default()).unwrap(),
+            "https://api.example/%40evil.example"
+        );
         let strict = vec![HostParameter { key: "shop".into(), pattern: Some("[a-z]+".into()) }];
-        assert!(render("https://{{shop}}.example/", &vars(json!({"shop": "acme1"})), &strict).is_err());
-        assert!(render("https://{{shop}}.example/", &vars(json!({"shop": "acme"})), &strict).is_ok());
+        assert!(
+            render("https://{{shop}}.example/", &vars(json!({"shop": "acme1"})), &strict, &Default::default()).is_err()
+        );
+        assert!(
+            render("https://{{shop}}.example/", &vars(json!({"shop": "acme"})), &strict, &Default::default()).is_ok()
+        );
     }
 
     #[test]
     fn dot_segments_are_refused() {
         for p in ["..", "."] {
             let v = vars(json!({"p": p}));
-            assert!(render("https://api.example/base/{{p}}/x", &v, &[]).is_err(), "{p}");
+            assert!(render("https://api.example/base/{{p}}/x", &v, &[], &Default::default()).is_err(), "{p}");
         }
-        assert!(render("https://api.example/base/../x", &Map::new(), &[]).is_err());
+        assert!(render("https://api.example/base/../x", &Map::new(), &[], &Default::default()).is_err());
         // An encoded value cannot become a dot segment.
         let v = vars(json!({"p": "%2e%2e"}));
-        assert_eq!(render("https://api.example/{{p}}", &v, &[]).unwrap(), "https://api.example/%252e%252e");
+        assert_eq!(
+            render("https://api.example/{{p}}", &v, &[], &Default::default()).unwrap(),
+            "https://api.example/%252e%252e"
+        );
     }
 }

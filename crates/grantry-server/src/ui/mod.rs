@@ -1113,6 +1113,7 @@ async fn create(
     State(state): State<AppState>,
     UiKind(kind): UiKind,
     session: axum::Extension<Session>,
+    axum::Extension(caller): axum::Extension<std::sync::Arc<crate::auth::Caller>>,
     crate::extract::QueryPairs(query): crate::extract::QueryPairs,
     form: UiForm,
 ) -> Response {
@@ -1125,7 +1126,7 @@ async fn create(
         Ok(b) => b,
         Err(errors) => return form_page(&state, &session, kind, rtype, &json!({}), &errors, None, &nesting).await,
     };
-    match state.records.create(kind, &body).await {
+    match state.records.create(kind, &body, caller.role).await {
         Ok(record) if nesting.target.is_some() => saved_in_layer(nesting.target.as_deref().unwrap_or(""), &record),
         Ok(record) => {
             let notice = format!("Saved {}", record["label"].as_str().unwrap_or(""));

@@ -1968,3 +1968,151 @@ db.commit()
     assert!(!s.seen.lock().unwrap().join("\n").contains("legacy-captured-4242"));
     s.stop().await;
 }
+
+// ---- holes found by the second attack ----------------------------------------------------
+
+#[tokio::test]
+async fn an_editor_cannot_create_records_that_send_stored_secrets_elsewhere() {
+    let fake = FakeProvider::start().await;
+    let s = Server::start().await;
+    let shop = fake.provider(
+        "Shops",
+        json!({"host_parameters": [{"key": "shop"}],
+        "token_endpoint": "https://{{shop}}.shops.example/token"}),
+    );
+    let client = s
+        .create(
+            "clients",
+            json!({"type": "remote_oauth", "name": "c", "provider": shop,
+            "identifier": CLIENT_ID, "secret": CLIENT_SECRET}),
+        )
+        .await;
+    let basic =
+        s.create("authorizations", json!({"type": "basic", "name": "b", "username": "u-1", "password": "p-1"})).await;
+    let editor = new_token(&s, "editor").await;
+    let post = |path: &str, body: Value| {
+        let (s, editor, path) = (&s, editor.clone(), path.to_owned());
+        async move { s.request(Method::POST, &path, Some(body.to_string().into_bytes()), Some(&editor)).await }
+    };
+    // A new authorization of the stored client that chooses the token endpoint's host.
+    let r = post(
+        "/api/v1/authorizations",
+        json!({"type": "oauth2", "name": "x", "client": client["id"],
+        "grant_type": "client_credentials", "template_parameters": [{"key": "shop", "value": "attacker"}]}),
+    )
+    .await;
+    assert_eq!((r.status, r.code()), (403, "forbidden"), "{}", short(&r.text));
+    // A new connection that sends stored credentials to a URL of the editor's.
+    let r = post(
+        "/api/v1/connections",
+        json!({"name": "c", "url": "https://attacker.example/", "authorization": basic["id"]}),
+    )
+    .await;
+    assert_eq!((r.status, r.code()), (403, "forbidden"), "{}", short(&r.text));
+    // The same through an import that creates.
+    let r = post(
+        "/api/v1/connections/import",
+        json!([{"name": "c2", "url": "https://attacker.example/",
+        "authorization": {"namespace": "", "name": "b"}}]),
+    )
+    .await;
+    assert_eq!(r.body["failed"][0]["error"]["code"], "forbidden", "{}", short(&r.text));
+    // A PATCH that names a new client inline is refused before the client is made.
+    let auth = s.create("authorizations", json!({"type": "oauth2", "name": "mine", "client": client["id"]})).await;
+    let before_patch = s.count("clients").await;
+    let r = s
+        .request(
+            Method::PATCH,
+            &format!("/api/v1/authorizations/{}", id(&auth)),
+            Some(json!({"client": {"type": "remote_oauth", "name": "evil", "provider": {"namespace": "Shops", "name": "Fake"}}}).to_string().into_bytes()),
+            Some(&editor),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (403, "forbidden"), "{}", short(&r.text));
+    assert_eq!(s.count("clients").await, before_patch, "no inline client was left behind");
+    // Where the browser is sent, and PKCE, are destinations too.
+    let provider = client["provider"]["id"].as_str().unwrap();
+    for body in [json!({"authorization_endpoint": "https://attacker.example/authorize"}), json!({"pkce": "off"})] {
+        let r = s
+            .request(
+                Method::PATCH,
+                &format!("/api/v1/providers/{provider}"),
+                Some(body.to_string().into_bytes()),
+                Some(&editor),
+            )
+            .await;
+        assert_eq!((r.status, r.code()), (403, "forbidden"), "{}", short(&r.text));
+    }
+    // What does not touch a stored secret stays the editor's: a new authorization of the
+    // client without template parameters, a connection of its own.
+    let r = post("/api/v1/authorizations", json!({"type": "oauth2", "name": "plain", "client": client["id"]})).await;
+    assert_eq!(r.status, 201, "{}", short(&r.text));
+    let r = post("/api/v1/connections", json!({"name": "open", "url": "https://api.example/"})).await;
+    assert_eq!(r.status, 201, "{}", short(&r.text));
+    assert_eq!(s.count("authorizations").await, 3, "b, mine and plain: nothing refused was made");
+    assert_eq!(s.count("connections").await, 1);
+}
+
+#[tokio::test]
+async fn one_flow_step_renders_its_templates_within_one_budget() {
+    let fake = FakeProvider::start().await;
+    let s = Server::start().await;
+    let heavy =
+        "{% for i in (1..n) %}{% assign x = 'abcdefghijklmnopqrstuvwxyz' | sha256 | sha256 | sha256 %}{% endfor %}";
+    let params: Vec<Value> = (0..100).map(|i| json!({"key": format!("p{i}"), "value": heavy})).collect();
+    let headers: Vec<Value> = (0..100).map(|i| json!({"key": format!("X-H{i}"), "value": heavy})).collect();
+    let auth = oauth2_authorization(
+        &s,
+        &fake,
+        json!({"request_token_parameters": params, "request_token_headers": headers,
+               "template_parameters": [{"key": "n", "value": "9999"}]}),
+    )
+    .await;
+    s.patch(&format!("/api/v1/authorizations/{}", id(&auth)), json!({"grant_type": "client_credentials"})).await;
+    let started = Instant::now();
+    let authorize = action(&auth, "authorize");
+    let (r, health) = tokio::join!(s.post(&authorize, json!({})), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        health_latency(&s.base).await
+    });
+    assert!(started.elapsed() < Duration::from_secs(3), "the step took {:?}", started.elapsed());
+    assert!(health < Duration::from_secs(1), "/healthz took {health:?}");
+    assert_eq!(r.body["last_error"]["error"], "template_too_expensive", "{}", short(&r.text));
+    assert!(fake.seen().is_empty(), "no request went out");
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_an_entry_that_is_no_address_ends_the_walk() {
+    let s = Server::start_with(&[("GRANTRY_TRUSTED_PROXIES", "127.0.0.1/32")]).await;
+    // The caller puts a fresh address in front each time; the proxy appended `unknown`.
+    for i in 0..10 {
+        let forwarded = format!("203.0.113.{i}, unknown");
+        let r = s
+            .request_with(Method::GET, "/api/v1/providers", None, Some("wrong"), &[("X-Forwarded-For", &forwarded)])
+            .await;
+        assert_eq!(r.status, 401);
+    }
+    let r = s
+        .request_with(
+            Method::GET,
+            "/api/v1/providers",
+            None,
+            Some(TOKEN),
+            &[("X-Forwarded-For", "203.0.113.77, unknown")],
+        )
+        .await;
+    assert_eq!(r.status, 429, "counted for the last trusted hop, not the caller's pick");
+    // A port after the address is the address.
+    let r = s
+        .request_with(Method::GET, "/api/v1/providers", None, Some(TOKEN), &[("X-Forwarded-For", "198.51.100.9:4711")])
+        .await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn a_sort_of_many_fields_is_a_bad_request() {
+    let s = Server::start().await;
+    let sort = vec!["name"; 2001].join(",");
+    let r = s.get(&format!("/api/v1/providers?sort={sort}")).await;
+    assert_eq!((r.status, r.code()), (400, "bad_request"), "{}", short(&r.text));
+}
