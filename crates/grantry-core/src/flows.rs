@@ -1122,19 +1122,23 @@ fn request_scrubber(request: &HttpRequest) -> Scrubber {
 /// An authorization's `parameters`, rendered for the authorize URL.
 pub(crate) fn authorize_parameters(auth: &Record, vars: &Vars) -> Result<Vec<(String, String)>, Error> {
     let list = auth.data.get("parameters").unwrap_or(&Value::Null);
-    oauth2::render_pairs("parameters", list, vars, Position::AuthorizeQuery).map_err(|e| match e {
+    oauth2::render_pairs("parameters", list, vars, Position::AuthorizeQuery)
+        .map_err(|e| template_error(e, |m| Error::field("parameters", m)))
+}
+
+/// A template that did not render: over its budget is `template_too_expensive`,
+/// anything else the error `otherwise` makes of the message.
+pub(crate) fn template_error(e: oauth2::FlowError, otherwise: impl FnOnce(String) -> Error) -> Error {
+    match e {
         oauth2::FlowError::TooExpensive(m) => state_error("template_too_expensive", m),
-        other => Error::field("parameters", other.to_string()),
-    })
+        other => otherwise(other.to_string()),
+    }
 }
 
 /// A provider's templates that do not render, at a flow step that has no
 /// failure to record.
 pub(crate) fn misconfigured(e: oauth2::FlowError) -> Error {
-    match e {
-        oauth2::FlowError::TooExpensive(m) => state_error("template_too_expensive", m),
-        other => state_error("provider_misconfigured", other.to_string()),
-    }
+    template_error(e, |m| state_error("provider_misconfigured", m))
 }
 
 pub(crate) fn not_found(id: &Id) -> Error {

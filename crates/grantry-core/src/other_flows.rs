@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use crate::flows::{
     authorize_parameters, check_usable, misconfigured, not_found, provider_settings, random_token, state_error,
-    Authorized, CallbackOutcome, Failure, Flows, Parts, Start,
+    template_error, Authorized, CallbackOutcome, Failure, Flows, Parts, Start,
 };
 use crate::oauth1::{self, SignatureMethod, Signer};
 use crate::oauth2::{HttpMethod, HttpRequest, ProviderError, SendError, Vars};
@@ -509,10 +509,8 @@ impl Flows {
                 self.authorization_variables(auth, &mut vars).await?;
             }
         }
-        let misconfigured = |e: crate::oauth2::FlowError| match e {
-            crate::oauth2::FlowError::TooExpensive(m) => state_error("template_too_expensive", m),
-            other => state_error("connection_misconfigured", other.to_string()),
-        };
+        let misconfigured =
+            |e: crate::oauth2::FlowError| template_error(e, |m| state_error("connection_misconfigured", m));
         let hosts = HostParameter::list(connection.data.get("host_parameters"));
         let base = vars.render_url("url", connection.text("url"), &hosts).map_err(misconfigured)?;
         let base_path = url::Url::parse(&base).map(|u| u.path().trim_end_matches('/').to_owned()).unwrap_or_default();
