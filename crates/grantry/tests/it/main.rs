@@ -17,5 +17,6 @@ mod records;
 mod secrets;
 mod security;
 mod signing;
+mod snapshots;
 mod transfer;
 mod ui;
