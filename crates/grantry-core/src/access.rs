@@ -3,7 +3,71 @@
 
 use std::fmt;
 
-use crate::Kind;
+use time::OffsetDateTime;
+
+use crate::{Error, Id, Kind};
+
+/// The tenant a caller acts in. There is one, `default`, until tenancy
+/// arrives; every entry point already receives it with the caller.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Tenant(String);
+
+impl Tenant {
+    pub fn default_tenant() -> Tenant {
+        Tenant("default".to_owned())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Who is calling.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Who {
+    /// An API token, used by an integration or by a person signed in to the UI with it.
+    ApiToken { id: Id, name: String },
+    /// The operator at the command line (`grantry token …`), who holds the data folder.
+    Operator,
+}
+
+/// The caller of every domain entry point: who, with which role, in which tenant.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub who: Who,
+    pub role: Role,
+    pub tenant: Tenant,
+    /// When the caller's token stops working, if ever.
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+impl Caller {
+    /// The operator at the shell: an admin of the one tenant.
+    pub fn operator() -> Caller {
+        Caller { who: Who::Operator, role: Role::Admin, tenant: Tenant::default_tenant(), expires_at: None }
+    }
+
+    /// The caller holding API token `id`.
+    pub fn api_token(id: Id, name: String, role: Role, expires_at: Option<OffsetDateTime>) -> Caller {
+        Caller { who: Who::ApiToken { id, name }, role, tenant: Tenant::default_tenant(), expires_at }
+    }
+
+    /// The API token the caller holds, if any.
+    pub fn token_id(&self) -> Option<&Id> {
+        match &self.who {
+            Who::ApiToken { id, .. } => Some(id),
+            Who::Operator => None,
+        }
+    }
+
+    /// Refuses `action` unless the caller's role allows it.
+    pub fn check(&self, action: Action) -> Result<(), Error> {
+        if self.role.may(action) {
+            Ok(())
+        } else {
+            Err(forbidden(self.role, action))
+        }
+    }
+}
 
 /// The role of an API token (and of the UI session signed in with it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -14,14 +14,14 @@ use sha2::Digest as _;
 use time::OffsetDateTime;
 
 use crate::oauth2::{
-    self, ClientAuth, Freshness, Grant, HttpMethod, HttpRequest, HttpResponse, HttpSend, Pointers, ProviderError,
-    ProviderSettings, SendError, TokenSet, Vars, STANDARD_POINTERS,
+    self, ClientAuth, Freshness, Grant, Pointers, ProviderError, ProviderSettings, TokenSet, Vars, STANDARD_POINTERS,
 };
+use crate::ports::{seal_context, Clock, HttpMethod, HttpRequest, HttpResponse, HttpSend, Sealer, SendError};
+use crate::ports::{Notification, NotificationQuery, PendingState, Store};
 use crate::scrub::Scrubber;
 use crate::service::{label, Page, Records};
-use crate::store::{Notification, NotificationQuery, PendingState, Store};
 use crate::template::{HostParameter, Position};
-use crate::{seal_context, timestamp, Clock, Error, Id, Kind, NaturalKey, Record, Sealer};
+use crate::{timestamp, Error, Id, Kind, NaturalKey, Record};
 
 /// How long an authorize request's state is good for.
 pub(crate) const STATE_TTL: time::Duration = time::Duration::minutes(10);
@@ -111,10 +111,6 @@ pub(crate) fn hash_state(state: &str) -> String {
     sha2::Sha256::digest(state.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub(crate) fn parse_time(text: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
-}
-
 impl Flows {
     pub fn new(
         records: Arc<Records>,
@@ -194,8 +190,8 @@ impl Flows {
                 code_verifier,
                 return_to: start.return_to.map(str::to_owned),
                 binding_hash: start.binding.map(hash_state),
-                created_at: timestamp(now),
-                expires_at: timestamp(now + STATE_TTL),
+                created_at: now,
+                expires_at: now + STATE_TTL,
             })
             .await?;
         Ok(())
@@ -275,7 +271,7 @@ impl Flows {
                 "this authorization request is unknown or was already used; start again from Authorize".into(),
             )
         })?;
-        let expired = parse_time(&pending.expires_at).is_none_or(|t| t < self.clock.now());
+        let expired = pending.expires_at < self.clock.now();
         if expired {
             return Err(Error::BadRequest(
                 "this authorization request expired (after 10 minutes); start again from Authorize".into(),
@@ -398,7 +394,7 @@ impl Flows {
     fn remember(&self, record: &Record) {
         let usable = record.rtype == "oauth2" && record.text("status") == "authorized";
         let view = usable.then(|| self.token_view(record).ok()).flatten();
-        let expires_at = record.data.get("expires_at").and_then(Value::as_str).and_then(parse_time);
+        let expires_at = record.data.get("expires_at").and_then(Value::as_str).and_then(crate::parse_timestamp);
         let entry = Cached { at: std::time::Instant::now(), record: Arc::new(record.clone()), view, expires_at };
         let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
         if cache.len() > 10_000 {
@@ -441,7 +437,7 @@ impl Flows {
         }
         check_usable(&auth)?;
         let now = self.clock.now();
-        let expires_at = auth.data.get("expires_at").and_then(Value::as_str).and_then(parse_time);
+        let expires_at = auth.data.get("expires_at").and_then(Value::as_str).and_then(crate::parse_timestamp);
         // Most calls end here: no write, no outgoing request.
         if oauth2::freshness(expires_at, now, self.settings.refresh_margin, true) == Freshness::Fresh {
             return self.token_view(&auth);
@@ -449,7 +445,7 @@ impl Flows {
         let parts = self.parts(&auth.id).await?;
         match oauth2::freshness(expires_at, now, self.settings.refresh_margin, can_refresh(&parts)) {
             Freshness::Fresh | Freshness::Expiring => self.token_view(&auth),
-            Freshness::Refresh => match self.refreshed(&auth.id, Some(&auth.updated_at)).await {
+            Freshness::Refresh => match self.refreshed(&auth.id, Some(auth.updated_at)).await {
                 Ok(record) => self.token_view(&record),
                 // The provider is away but the token still works: hand it out.
                 Err(Error::Unavailable(_)) if expires_at.is_some_and(|t| t > now) => self.token_view(&auth),
@@ -458,7 +454,7 @@ impl Flows {
             Freshness::Expired => {
                 let mut auth = auth;
                 set_status(&mut auth, "expired");
-                auth.updated_at = timestamp(now);
+                auth.updated_at = now;
                 self.save(&auth).await?;
                 self.notify(
                     &auth.id,
@@ -502,14 +498,14 @@ impl Flows {
     /// the record at `seen` (its `updated_at`) and finds it changed by the time
     /// its turn comes takes the result of the refresh it waited for, even when
     /// the provider's tokens live shorter than the margin. `None` forces one.
-    async fn refreshed(&self, id: &Id, seen: Option<&str>) -> Result<Record, Error> {
+    async fn refreshed(&self, id: &Id, seen: Option<OffsetDateTime>) -> Result<Record, Error> {
         let lock = self.lock_for(id);
         let _guard = lock.lock().await;
         let holder = Id::generate().to_string();
         let deadline = self.clock.now() + LEASE;
         let done_meanwhile = |auth: &Record| {
             seen.is_some_and(|seen| {
-                let refreshed = auth.updated_at.as_str() != seen && auth.text("status") == "authorized";
+                let refreshed = auth.updated_at != seen && auth.text("status") == "authorized";
                 refreshed || self.is_fresh(auth)
             })
         };
@@ -519,7 +515,7 @@ impl Flows {
                 return Ok(parts.auth);
             }
             let now = self.clock.now();
-            if self.store.claim_refresh(id, &holder, &timestamp(now), &timestamp(now + LEASE)).await? {
+            if self.store.claim_refresh(id, &holder, now, now + LEASE).await? {
                 // Read again under the lease: another process may have refreshed
                 // (and rotated the refresh token) between the read above and the claim.
                 let parts = self.parts(id).await?;
@@ -537,7 +533,7 @@ impl Flows {
     }
 
     fn is_fresh(&self, auth: &Record) -> bool {
-        let expires_at = auth.data.get("expires_at").and_then(Value::as_str).and_then(parse_time);
+        let expires_at = auth.data.get("expires_at").and_then(Value::as_str).and_then(crate::parse_timestamp);
         auth.text("status") == "authorized"
             && oauth2::freshness(expires_at, self.clock.now(), self.settings.refresh_margin, true) == Freshness::Fresh
     }
@@ -718,7 +714,7 @@ impl Flows {
                 auth.data.remove(field);
             }
             set_status(&mut auth, "unauthorized");
-            auth.updated_at = timestamp(self.clock.now());
+            auth.updated_at = self.clock.now();
             self.save(&auth).await?;
             return self.records.get(Kind::Authorization, id).await;
         }
@@ -746,7 +742,7 @@ impl Flows {
             auth.data.remove(field);
         }
         set_status(&mut auth, "unauthorized");
-        auth.updated_at = timestamp(self.clock.now());
+        auth.updated_at = self.clock.now();
         self.save(&auth).await?;
         self.records.get(Kind::Authorization, id).await
     }
@@ -808,7 +804,7 @@ impl Flows {
             level: level.to_owned(),
             authorization_id: Some(id.clone()),
             message,
-            created_at: timestamp(self.clock.now()),
+            created_at: self.clock.now(),
         };
         if let Err(e) = self.store.insert_notification(&notification).await {
             tracing::error!("a notification could not be stored: {e}");
@@ -827,7 +823,7 @@ impl Flows {
                     Some(a) => json!({"id": id.as_str(), "namespace": a.namespace, "name": a.name}),
                     None => json!({"id": id.as_str()}),
                 });
-                json!({"id": n.id.as_str(), "level": n.level, "authorization": authorization, "message": n.message, "created_at": n.created_at})
+                json!({"id": n.id.as_str(), "level": n.level, "authorization": authorization, "message": n.message, "created_at": timestamp(n.created_at)})
             })
             .collect();
         Ok(Page { items, total, page: query.page, per_page: query.per_page })
@@ -978,9 +974,9 @@ impl Flows {
     /// Writes an authorization that now holds a grant. `authorized_at` says
     /// when the grant was obtained, so a refresh leaves it as it was.
     pub(crate) async fn save_authorized(&self, auth: &mut Record, new_grant: bool) -> Result<(), Error> {
-        let now = timestamp(self.clock.now());
+        let now = self.clock.now();
         if new_grant || !auth.data.contains_key("authorized_at") {
-            auth.data.insert("authorized_at".into(), json!(now));
+            auth.data.insert("authorized_at".into(), json!(timestamp(now)));
         }
         auth.data.remove("last_error");
         set_status(auth, "authorized");
@@ -1000,7 +996,7 @@ impl Flows {
         let failure = failure.clone().scrubbed(&self.scrubber(&[&*auth]).await);
         auth.data.insert("last_error".into(), failure.to_json());
         set_status(auth, status);
-        auth.updated_at = timestamp(self.clock.now());
+        auth.updated_at = self.clock.now();
         self.save(auth).await?;
         let message = failure.message();
         let note = format!(

@@ -11,12 +11,13 @@ mod kind;
 pub mod oauth1;
 pub mod oauth2;
 pub mod other_flows;
+pub mod ports;
 mod record;
 pub mod schema;
 pub mod scrub;
 pub mod service;
-pub mod store;
 pub mod template;
+pub mod tokens;
 
 pub use error::{Error, FieldErrors, Referrer};
 pub use kind::*;

@@ -2,102 +2,13 @@
 //! for every grant, parsing of token answers, and the refresh decision. No I/O
 //! here: the flow service sends what these build through the `HttpSend` port.
 
-use std::fmt;
-
 use base64::Engine as _;
 use serde_json::{Map, Value};
 use sha2::Digest as _;
 use time::OffsetDateTime;
 
+use crate::ports::{HttpMethod, HttpRequest, HttpResponse};
 use crate::template::{self, HostParameter, Position, RenderError};
-
-/// An outgoing HTTP request. It carries client secrets and tokens, so Debug
-/// shows only the method and URL without its query.
-#[derive(Clone)]
-pub struct HttpRequest {
-    pub method: HttpMethod,
-    pub url: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Option<Vec<u8>>,
-}
-
-impl fmt::Debug for HttpRequest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let url = self.url.split('?').next().unwrap_or("");
-        write!(f, "HttpRequest({:?} {url})", self.method)
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HttpMethod {
-    Get,
-    Post,
-    Put,
-    Patch,
-    Delete,
-    Head,
-    Options,
-}
-
-impl HttpMethod {
-    /// The method of a token request: GET, or POST for anything else.
-    pub fn parse(s: &str) -> HttpMethod {
-        if s.eq_ignore_ascii_case("GET") {
-            HttpMethod::Get
-        } else {
-            HttpMethod::Post
-        }
-    }
-
-    /// Any method a proxied request may use.
-    pub fn from_name(s: &str) -> Option<HttpMethod> {
-        Some(match s.to_ascii_uppercase().as_str() {
-            "GET" => HttpMethod::Get,
-            "POST" => HttpMethod::Post,
-            "PUT" => HttpMethod::Put,
-            "PATCH" => HttpMethod::Patch,
-            "DELETE" => HttpMethod::Delete,
-            "HEAD" => HttpMethod::Head,
-            "OPTIONS" => HttpMethod::Options,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HttpMethod::Get => "GET",
-            HttpMethod::Post => "POST",
-            HttpMethod::Put => "PUT",
-            HttpMethod::Patch => "PATCH",
-            HttpMethod::Delete => "DELETE",
-            HttpMethod::Head => "HEAD",
-            HttpMethod::Options => "OPTIONS",
-        }
-    }
-}
-
-#[derive(Clone)]
-pub struct HttpResponse {
-    pub status: u16,
-    pub content_type: String,
-    pub body: Vec<u8>,
-}
-
-/// What the outgoing HTTP client can fail with.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum SendError {
-    /// Network errors and timeouts: worth retrying.
-    #[error("{0}")]
-    Transient(String),
-    /// Refused before or while sending (forbidden address, answer too large): not retried.
-    #[error("{0}")]
-    Refused(String),
-}
-
-#[async_trait::async_trait]
-pub trait HttpSend: Send + Sync {
-    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, SendError>;
-}
 
 /// Template variables (SPEC §3), built in order so later ones override earlier ones.
 /// A template sees only the variables its `Position` allows (issue 8), and all

@@ -11,8 +11,9 @@ use crate::flows::{
     template_error, Authorized, CallbackOutcome, Failure, Flows, Parts, Start,
 };
 use crate::oauth1::{self, SignatureMethod, Signer};
-use crate::oauth2::{HttpMethod, HttpRequest, ProviderError, SendError, Vars};
-use crate::store::PendingState;
+use crate::oauth2::{ProviderError, Vars};
+use crate::ports::PendingState;
+use crate::ports::{HttpMethod, HttpRequest, SendError};
 use crate::template::{HostParameter, Position};
 use crate::{Error, Id, Kind, Record};
 
@@ -192,7 +193,8 @@ impl Flows {
             Err(failure) => return self.callback_failed(&mut auth, failure, "failed", outcome).await,
         };
         for (field, value) in [("access_token", &access), ("access_token_secret", &access_secret)] {
-            auth.secrets.insert(field.to_owned(), self.sealer.seal(value, &crate::seal_context(&auth.id, field))?);
+            auth.secrets
+                .insert(field.to_owned(), self.sealer.seal(value, &crate::ports::seal_context(&auth.id, field))?);
         }
         match get("realmId") {
             Some(realm) => auth.data.insert("realm_id".into(), json!(realm)),
@@ -247,8 +249,9 @@ impl Flows {
                 captured.insert(name.to_owned(), Value::String(value.to_owned()));
             }
         }
-        let sealed =
-            self.sealer.seal(&Value::Object(captured).to_string(), &crate::seal_context(&auth.id, "captured"))?;
+        let sealed = self
+            .sealer
+            .seal(&Value::Object(captured).to_string(), &crate::ports::seal_context(&auth.id, "captured"))?;
         auth.secrets.insert("captured".into(), sealed);
         self.save_authorized(&mut auth, true).await?;
         Ok(CallbackOutcome { authorized: true, ..outcome })
@@ -279,7 +282,7 @@ impl Flows {
                     captured.entry(k.to_owned()).or_insert_with(|| Value::String(v.to_owned()));
                 }
             }
-            let context = crate::seal_context(&auth.id, "captured");
+            let context = crate::ports::seal_context(&auth.id, "captured");
             auth.secrets.insert("captured".into(), self.sealer.seal(&Value::Object(captured).to_string(), &context)?);
             auth.data.insert("template_parameters".into(), Value::Array(kept));
             self.save(&auth).await?;

@@ -4,11 +4,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use secrecy::SecretString;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use crate::{Error, Kind};
+use crate::Kind;
 
 /// An opaque record id (a UUID v7, so ids sort by creation).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -42,32 +41,13 @@ impl fmt::Debug for Sealed {
     }
 }
 
-/// Seals and opens secret field values. `context` binds a ciphertext to its
-/// record and field, so a sealed value copied elsewhere does not open.
-pub trait Sealer: Send + Sync {
-    fn seal(&self, plaintext: &str, context: &str) -> Result<Sealed, Error>;
-    fn open(&self, sealed: &Sealed, context: &str) -> Result<SecretString, Error>;
+/// Reads a time written by `timestamp` (or any RFC 3339 time).
+pub fn parse_timestamp(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
 }
 
-/// The context a secret field of a record is sealed under.
-pub fn seal_context(id: &Id, field: &str) -> String {
-    format!("{id}/{field}")
-}
-
-/// Time, as a port, so that tests and the domain never read the system clock directly.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> OffsetDateTime;
-}
-
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc()
-    }
-}
-
-/// RFC 3339 in UTC with milliseconds and a `Z`: fixed width, so text order is time order.
+/// RFC 3339 in UTC with milliseconds and a `Z`: fixed width, so text order is
+/// time order. The one text form of a time, at the edges (JSON, storage).
 pub fn timestamp(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     format!(
@@ -97,8 +77,8 @@ pub struct Record {
     /// Sealed secret fields that are set.
     pub secrets: BTreeMap<String, Sealed>,
     pub origin: String,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
 }
 
 impl Record {

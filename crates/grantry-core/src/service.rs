@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 use crate::access::{self, Action, Role};
 use crate::filter::{Condition, ListQuery};
 use crate::input::{self, json_type, Input};
-use crate::store::{Store, StoreError};
+use crate::ports::{seal_context, Clock, Sealer, Store, StoreError};
 use crate::template::{self, HostParameter, Position, RequestBudget};
 
 /// One request that saves records: who asks, and the time its templates may
@@ -27,10 +27,7 @@ impl Saving {
         Saving { role, budget: RequestBudget::default() }
     }
 }
-use crate::{
-    seal_context, timestamp, Clock, Error, FieldErrors, FieldType, Id, Kind, NaturalKey, Record, Referrer, Sealer,
-    TEMPLATE_SCOPE,
-};
+use crate::{timestamp, Error, FieldErrors, FieldType, Id, Kind, NaturalKey, Record, Referrer, TEMPLATE_SCOPE};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -180,7 +177,7 @@ impl Records {
             let rtype = input::record_type(kind, body)?;
             let input = input::parse(kind, rtype, body, &saving.budget).map_err(Error::Validation)?;
             let (refs, ctx) = self.resolve_refs(kind, rtype, &input, None, saving).await.map_err(Error::Validation)?;
-            let now = timestamp(self.clock.now());
+            let now = self.clock.now();
             let mut record = Record {
                 id: Id::generate(),
                 kind,
@@ -191,7 +188,7 @@ impl Records {
                 refs,
                 secrets: BTreeMap::new(),
                 origin: "default".to_owned(),
-                created_at: now.clone(),
+                created_at: now,
                 updated_at: now,
             };
             for field in kind.fields_of(rtype) {
@@ -275,7 +272,7 @@ impl Records {
         if unchanged {
             return Ok((existing, Saved::Unchanged));
         }
-        record.updated_at = timestamp(self.clock.now());
+        record.updated_at = self.clock.now();
         self.store.update(&record).await.map_err(|e| self.write_error(e, &record, &ctx))?;
         Ok((record, Saved::Updated))
     }
@@ -760,8 +757,8 @@ fn template_scope(provider: &Record) -> Record {
         refs: BTreeMap::from([("provider".to_owned(), vec![provider.id.clone()])]),
         secrets: BTreeMap::new(),
         origin: "default".into(),
-        created_at: provider.created_at.clone(),
-        updated_at: provider.updated_at.clone(),
+        created_at: provider.created_at,
+        updated_at: provider.updated_at,
     }
 }
 
@@ -1076,8 +1073,8 @@ pub fn view(record: &Record, ctx: &Context) -> Value {
         };
         out.insert(field.name.into(), value);
     }
-    out.insert("created_at".into(), json!(record.created_at));
-    out.insert("updated_at".into(), json!(record.updated_at));
+    out.insert("created_at".into(), json!(timestamp(record.created_at)));
+    out.insert("updated_at".into(), json!(timestamp(record.updated_at)));
     if record.kind.has_origin() {
         out.insert("origin".into(), json!(record.origin));
     }

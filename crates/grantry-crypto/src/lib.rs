@@ -8,7 +8,8 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use grantry_core::{Error, Sealed, Sealer};
+use grantry_core::ports::Sealer;
+use grantry_core::{Error, Sealed};
 use rand::RngCore;
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
@@ -138,25 +139,11 @@ impl Sealer for Keyring {
     }
 }
 
-/// A new API token: a recognisable prefix and 256 random bits.
-pub fn generate_api_token() -> SecretString {
-    let mut bytes = Zeroizing::new([0u8; 32]);
-    rand::rngs::OsRng.fill_bytes(bytes.as_mut());
-    SecretString::from(format!("gry_{}", URL_SAFE_NO_PAD.encode(bytes.as_ref())))
-}
-
 /// `bytes` random bytes from the operating system, in lowercase hex (session ids, CSRF tokens).
 pub fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::rngs::OsRng.fill_bytes(&mut buf);
     buf.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The stored form of an API token. Tokens carry 256 random bits (or are chosen
-/// by an operator for bootstrap), so a plain SHA-256 is enough; no salt is needed
-/// for lookups by hash.
-pub fn hash_api_token(token: &str) -> String {
-    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -187,14 +174,5 @@ mod tests {
         assert_eq!(key.id(), again.id());
         assert!(MasterKey::from_base64("c2hvcnQ=").unwrap_err().to_string().contains("5 bytes"));
         assert!(!format!("{key:?}").contains(key.to_base64().as_str()));
-    }
-
-    #[test]
-    fn token_hashes_are_stable_and_hide_the_token() {
-        let token = generate_api_token();
-        let hash = hash_api_token(token.expose_secret());
-        assert_eq!(hash, hash_api_token(token.expose_secret()));
-        assert_eq!(hash.len(), 64);
-        assert!(token.expose_secret().starts_with("gry_"));
     }
 }

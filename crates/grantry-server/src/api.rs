@@ -13,10 +13,10 @@ use grantry_core::service::Selection;
 use grantry_core::{Error, Id, Kind};
 use serde_json::{json, Value};
 
-use crate::auth::Caller;
 use crate::error::{error_object, ApiError};
 use crate::extract::{self, JsonBody, QueryPairs};
 use crate::AppState;
+use grantry_core::access::Caller;
 
 type ApiResult = Result<Response, ApiError>;
 

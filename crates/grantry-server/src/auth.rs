@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
@@ -12,22 +12,12 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
-use grantry_core::access::{self, Action, Role};
-use grantry_core::{timestamp, Error, Id, Kind};
+use grantry_core::access::Action;
+use grantry_core::{Error, Kind};
 
 use crate::error::ApiError;
 use crate::outbound::Network;
 use crate::AppState;
-
-/// Who is calling: the token's id, name and role.
-#[derive(Clone, Debug)]
-pub struct Caller {
-    pub token_id: Id,
-    pub token_name: String,
-    pub role: Role,
-    /// When the token stops working (RFC 3339 text, which sorts as time).
-    pub expires_at: Option<String>,
-}
 
 /// The action of an API route, from its pattern and the request's path
 /// (the `{kind}` segment). A route missing here needs the admin role.
@@ -101,28 +91,6 @@ pub fn client_address(req: &Request, trusted: &[Network]) -> IpAddr {
     client
 }
 
-/// The caller a token hash stands for, if the token exists and has not expired.
-pub async fn caller_for(state: &AppState, hash: &str) -> Result<Option<Arc<Caller>>, Error> {
-    let caller = match state.tokens.get(hash) {
-        Some(caller) => caller,
-        None => match state.store.find_api_token(hash).await? {
-            None => return Ok(None),
-            Some(token) => {
-                let caller = Arc::new(Caller {
-                    token_id: token.id,
-                    token_name: token.name,
-                    role: token.role,
-                    expires_at: token.expires_at,
-                });
-                state.tokens.put(hash.to_owned(), caller.clone());
-                caller
-            }
-        },
-    };
-    let expired = caller.expires_at.as_deref().is_some_and(|at| at <= timestamp(state.clock.now()).as_str());
-    Ok((!expired).then_some(caller))
-}
-
 pub async fn require_token(State(state): State<AppState>, mut req: Request, next: Next) -> Result<Response, ApiError> {
     let address = client_address(&req, &state.trusted_proxies);
     state.bearer_failures.check(address, "API requests")?;
@@ -139,7 +107,7 @@ pub async fn require_token(State(state): State<AppState>, mut req: Request, next
         )
         .into());
     };
-    let Some(caller) = caller_for(&state, &grantry_crypto::hash_api_token(token)).await? else {
+    let Some(caller) = state.api_tokens.authenticate(token).await? else {
         state.bearer_failures.fail(address);
         return Err(Error::Unauthorized(
             "the API token is not valid (unknown, revoked or expired); mint one with `grantry token create --name NAME`"
@@ -149,39 +117,9 @@ pub async fn require_token(State(state): State<AppState>, mut req: Request, next
     };
     let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_default();
     let action = api_action(req.method(), &route, req.uri().path());
-    if !caller.role.may(action) {
-        return Err(access::forbidden(caller.role, action).into());
-    }
+    caller.check(action)?;
     req.extensions_mut().insert(caller);
     Ok(next.run(req).await)
-}
-
-/// Known token hashes, so that a request needs no database read to be
-/// authenticated. Only valid tokens are kept, each for `TTL`: a token revoked
-/// by this process is dropped at once, one removed by another within `TTL`.
-#[derive(Default)]
-pub struct TokenCache {
-    entries: RwLock<HashMap<String, (Instant, Arc<Caller>)>>,
-}
-
-impl TokenCache {
-    const TTL: Duration = Duration::from_secs(5);
-
-    fn get(&self, hash: &str) -> Option<Arc<Caller>> {
-        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        entries.get(hash).filter(|(at, _)| at.elapsed() < Self::TTL).map(|(_, caller)| caller.clone())
-    }
-
-    fn put(&self, hash: String, caller: Arc<Caller>) {
-        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
-        entries.retain(|_, (at, _)| at.elapsed() < Self::TTL);
-        entries.insert(hash, (Instant::now(), caller));
-    }
-
-    /// Forgets a revoked token.
-    pub fn forget(&self, token_id: &Id) {
-        self.entries.write().unwrap_or_else(|p| p.into_inner()).retain(|_, (_, c)| &c.token_id != token_id);
-    }
 }
 
 /// Failed attempts per client address: after `LIMIT` failures within

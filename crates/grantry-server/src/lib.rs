@@ -21,9 +21,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use grantry_core::flows::Flows;
+use grantry_core::ports::Clock;
 use grantry_core::service::Records;
-use grantry_core::store::Store;
-use grantry_core::{Clock, Error};
+use grantry_core::tokens::ApiTokens;
+use grantry_core::Error;
 use serde_json::json;
 
 use crate::error::ApiError;
@@ -32,14 +33,12 @@ use crate::error::ApiError;
 pub struct AppState {
     pub records: Arc<Records>,
     pub flows: Arc<Flows>,
-    pub store: Arc<dyn Store>,
     pub public_url: String,
     /// The outgoing HTTP client, for the proxy's streamed answers.
     pub outbound: Arc<outbound::Outbound>,
     /// Signed-in people of the admin UI.
     pub ui: Arc<ui::Sessions>,
-    /// API tokens seen lately (see `auth::TokenCache`).
-    pub tokens: Arc<auth::TokenCache>,
+    pub api_tokens: Arc<ApiTokens>,
     pub clock: Arc<dyn Clock>,
     /// Failed bearer tokens per client address.
     pub bearer_failures: Arc<auth::Throttle>,

@@ -8,7 +8,7 @@ use axum::Json;
 use grantry_core::filter::{DEFAULT_PER_PAGE, MAX_PER_PAGE};
 use grantry_core::flows::{Authorized, FreshToken, Start};
 use grantry_core::other_flows::SignInput;
-use grantry_core::store::NotificationQuery;
+use grantry_core::ports::NotificationQuery;
 use grantry_core::{Error, Id};
 use serde_json::{json, Value};
 

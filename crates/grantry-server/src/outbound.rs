@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use grantry_core::oauth2::{HttpRequest, HttpResponse, HttpSend, SendError};
+use grantry_core::ports::{HttpRequest, HttpResponse, HttpSend, SendError};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 /// The largest answer read from a remote server.

@@ -7,11 +7,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use grantry_core::access::Role;
 use grantry_core::filter::{Condition, FilterValue, ListQuery, Op, Sort, Target};
-use grantry_core::store::{ApiToken, Notification, NotificationQuery, PendingState, Store, StoreError};
-use grantry_core::{Id, Kind, NaturalKey, Record, Sealed};
+use grantry_core::ports::{ApiToken, Notification, NotificationQuery, PendingState, Store, StoreError};
+use grantry_core::{parse_timestamp, timestamp, Id, Kind, NaturalKey, Record, Sealed};
 use serde_json::{Map, Value};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
+use time::OffsetDateTime;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -20,6 +21,20 @@ const COLUMNS: &str = "id, kind, type, namespace, name, parent_id, data, secrets
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+}
+
+/// Times are stored as `timestamp` text (fixed width, so text order is time order).
+fn time_column(row: &SqliteRow, column: &str) -> Result<OffsetDateTime, StoreError> {
+    let text: String = row.try_get(column).map_err(backend)?;
+    parse_timestamp(&text).ok_or_else(|| StoreError::Backend(format!("{column} is not a time in storage: {text}")))
+}
+
+fn optional_time_column(row: &SqliteRow, column: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+    let text: Option<String> = row.try_get(column).map_err(backend)?;
+    text.map(|t| {
+        parse_timestamp(&t).ok_or_else(|| StoreError::Backend(format!("{column} is not a time in storage: {t}")))
+    })
+    .transpose()
 }
 
 fn backend(e: sqlx::Error) -> StoreError {
@@ -92,8 +107,8 @@ fn row_to_record(row: &SqliteRow) -> Result<Record, StoreError> {
         refs: BTreeMap::new(),
         secrets: secrets.into_iter().map(|(k, v)| (k, Sealed(v))).collect(),
         origin: row.try_get("origin").map_err(backend)?,
-        created_at: row.try_get("created_at").map_err(backend)?,
-        updated_at: row.try_get("updated_at").map_err(backend)?,
+        created_at: time_column(row, "created_at")?,
+        updated_at: time_column(row, "updated_at")?,
     })
 }
 
@@ -106,8 +121,8 @@ fn row_to_token(row: &SqliteRow) -> Result<ApiToken, StoreError> {
         name: row.try_get("name").map_err(backend)?,
         role: Role::parse(&role).ok_or_else(|| StoreError::Backend(format!("unknown role {role} in storage")))?,
         token_hash: row.try_get("token_hash").map_err(backend)?,
-        created_at: row.try_get("created_at").map_err(backend)?,
-        expires_at: row.try_get("expires_at").map_err(backend)?,
+        created_at: time_column(row, "created_at")?,
+        expires_at: optional_time_column(row, "expires_at")?,
     })
 }
 
@@ -293,8 +308,8 @@ impl Store for SqliteStore {
                 .bind(data_json(record))
                 .bind(secrets_json(record))
                 .bind(&record.origin)
-                .bind(&record.created_at)
-                .bind(&record.updated_at)
+                .bind(timestamp(record.created_at))
+                .bind(timestamp(record.updated_at))
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| map_write_error(e, record.kind))?;
@@ -314,7 +329,7 @@ impl Store for SqliteStore {
         .bind(data_json(record))
         .bind(secrets_json(record))
         .bind(&record.origin)
-        .bind(&record.updated_at)
+        .bind(timestamp(record.updated_at))
         .bind(record.id.as_str())
         .execute(&mut *tx)
         .await
@@ -450,8 +465,8 @@ impl Store for SqliteStore {
         .bind(&token.name)
         .bind(token.role.as_str())
         .bind(&token.token_hash)
-        .bind(&token.created_at)
-        .bind(token.expires_at.as_deref())
+        .bind(timestamp(token.created_at))
+        .bind(token.expires_at.map(timestamp))
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -499,8 +514,8 @@ impl Store for SqliteStore {
         .bind(state.code_verifier.as_ref().map(|s| s.0.as_str()))
         .bind(state.return_to.as_deref())
         .bind(state.binding_hash.as_deref())
-        .bind(&state.created_at)
-        .bind(&state.expires_at)
+        .bind(timestamp(state.created_at))
+        .bind(timestamp(state.expires_at))
         .execute(&self.pool)
         .await
         .map_err(|e| map_write_error(e, Kind::Authorization))?;
@@ -522,8 +537,8 @@ impl Store for SqliteStore {
                 code_verifier: row.try_get::<Option<String>, _>("code_verifier").map_err(backend)?.map(Sealed),
                 return_to: row.try_get("return_to").map_err(backend)?,
                 binding_hash: row.try_get("binding_hash").map_err(backend)?,
-                created_at: row.try_get("created_at").map_err(backend)?,
-                expires_at: row.try_get("expires_at").map_err(backend)?,
+                created_at: time_column(&row, "created_at")?,
+                expires_at: time_column(&row, "expires_at")?,
             })
         })
         .transpose()
@@ -537,7 +552,7 @@ impl Store for SqliteStore {
         .bind(&n.level)
         .bind(n.authorization_id.as_ref().map(Id::as_str))
         .bind(&n.message)
-        .bind(&n.created_at)
+        .bind(timestamp(n.created_at))
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -578,14 +593,20 @@ impl Store for SqliteStore {
                         .map_err(backend)?
                         .map(Id::from_string),
                     message: row.try_get("message").map_err(backend)?,
-                    created_at: row.try_get("created_at").map_err(backend)?,
+                    created_at: time_column(&row, "created_at")?,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok((items, u64::try_from(total).unwrap_or(0)))
     }
 
-    async fn claim_refresh(&self, id: &Id, holder: &str, now: &str, until: &str) -> Result<bool, StoreError> {
+    async fn claim_refresh(
+        &self,
+        id: &Id,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
         // One statement: insert the lease, or take it over when it has run out.
         let result = sqlx::query(
             "INSERT INTO refresh_leases (authorization_id, holder, until) VALUES (?, ?, ?) \
@@ -594,8 +615,8 @@ impl Store for SqliteStore {
         )
         .bind(id.as_str())
         .bind(holder)
-        .bind(until)
-        .bind(now)
+        .bind(timestamp(until))
+        .bind(timestamp(now))
         .execute(&self.pool)
         .await
         .map_err(|e| map_write_error(e, Kind::Authorization))?;

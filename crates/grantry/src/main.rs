@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand};
-use grantry_core::access::Role;
+use grantry_core::access::Caller;
 use grantry_core::flows::{FlowSettings, Flows};
+use grantry_core::ports::{Clock, Store, SystemClock};
 use grantry_core::service::Records;
-use grantry_core::store::{ApiToken, Store};
-use grantry_core::{timestamp, Clock, Id, SystemClock};
-use grantry_crypto::{generate_api_token, hash_api_token, Keyring};
-use grantry_server::tokens::{self, NewToken};
+use grantry_core::tokens::{ApiTokens, Bootstrap, NewToken};
+use grantry_core::Id;
+use grantry_crypto::Keyring;
 use grantry_store::SqliteStore;
 use secrecy::ExposeSecret;
 
@@ -180,13 +180,14 @@ async fn serve(config: Config, options: ServeOptions) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     check_master_key(store.as_ref(), &master_key.id()).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    bootstrap_token(store.as_ref(), clock.as_ref()).await?;
+    let store_port: Arc<dyn Store> = store.clone();
+    let api_tokens = Arc::new(ApiTokens::new(store_port.clone(), clock.clone()));
+    bootstrap_token(&api_tokens).await?;
     let listen = &options.listen;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
     let public_url = options.public_url.unwrap_or_else(|| format!("http://{address}")).trim_end_matches('/').to_owned();
-    let store_port: Arc<dyn Store> = store.clone();
-    let sealer: Arc<dyn grantry_core::Sealer> = Arc::new(Keyring::new(&master_key));
+    let sealer: Arc<dyn grantry_core::ports::Sealer> = Arc::new(Keyring::new(&master_key));
     let records = Arc::new(Records::new(store_port.clone(), sealer.clone(), clock.clone()));
     let outbound = grantry_server::outbound::Outbound::new(
         std::time::Duration::from_secs(u64::from(options.http_timeout.max(1))),
@@ -208,11 +209,10 @@ async fn serve(config: Config, options: ServeOptions) -> anyhow::Result<()> {
     let state = grantry_server::AppState {
         records,
         flows,
-        store: store_port,
         public_url,
         outbound,
         ui: Default::default(),
-        tokens: Default::default(),
+        api_tokens,
         clock,
         bearer_failures: Default::default(),
         sign_in_failures: Default::default(),
@@ -231,7 +231,7 @@ const MIN_BOOTSTRAP_TOKEN: usize = 32;
 
 /// On the first start there is no token: create the admin token, either the
 /// operator's `GRANTRY_BOOTSTRAP_TOKEN` or a random one printed once.
-async fn bootstrap_token(store: &dyn Store, clock: &dyn Clock) -> anyhow::Result<()> {
+async fn bootstrap_token(tokens: &ApiTokens) -> anyhow::Result<()> {
     let chosen = std::env::var("GRANTRY_BOOTSTRAP_TOKEN").ok().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
     if let Some(t) = &chosen {
         if t.chars().count() < MIN_BOOTSTRAP_TOKEN {
@@ -242,30 +242,21 @@ async fn bootstrap_token(store: &dyn Store, clock: &dyn Clock) -> anyhow::Result
             );
         }
     }
-    if store.count_api_tokens().await? > 0 {
-        return Ok(());
-    }
-    let (token, chosen) = match chosen {
-        Some(t) => (secrecy::SecretString::from(t), true),
-        None => (generate_api_token(), false),
-    };
-    store
-        .insert_api_token(&ApiToken {
-            id: Id::generate(),
-            name: "bootstrap admin".into(),
-            role: Role::Admin,
-            token_hash: hash_api_token(token.expose_secret()),
-            created_at: timestamp(clock.now()),
-            expires_at: None,
-        })
-        .await?;
-    if chosen {
-        tracing::info!("created the admin API token from GRANTRY_BOOTSTRAP_TOKEN");
-    } else {
-        tracing::info!("created an admin API token; it is printed once on stdout and stored only as a hash");
-        println!("Admin API token (shown only this once): {}", token.expose_secret());
+    match tokens.bootstrap(chosen.map(secrecy::SecretString::from)).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+        Bootstrap::Existed => {}
+        Bootstrap::Chosen => tracing::info!("created the admin API token from GRANTRY_BOOTSTRAP_TOKEN"),
+        Bootstrap::Generated(token) => {
+            tracing::info!("created an admin API token; it is printed once on stdout and stored only as a hash");
+            println!("Admin API token (shown only this once): {}", token.expose_secret());
+        }
     }
     Ok(())
+}
+
+/// The token service of the command line, acting as the operator.
+async fn token_service(config: &Config) -> anyhow::Result<(ApiTokens, Arc<SqliteStore>)> {
+    let store = open_store(config).await?;
+    Ok((ApiTokens::new(store.clone(), Arc::new(SystemClock)), store))
 }
 
 async fn create_token(config: Config, name: String, role: String, expires_at: Option<String>) -> anyhow::Result<()> {
@@ -277,23 +268,23 @@ async fn create_token(config: Config, name: String, role: String, expires_at: Op
         body["expires_at"] = serde_json::json!(at);
     }
     let new = NewToken::parse(&body, SystemClock.now()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let store = open_store(&config).await?;
-    let (_, value) = tokens::mint(store.as_ref(), &SystemClock, new).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (tokens, store) = token_service(&config).await?;
+    let (_, value) = tokens.mint(&Caller::operator(), new).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     store.close().await;
     println!("{}", value.expose_secret());
     Ok(())
 }
 
 async fn list_tokens(config: Config) -> anyhow::Result<()> {
-    let store = open_store(&config).await?;
-    let list = store.list_api_tokens().await?;
+    let (tokens, store) = token_service(&config).await?;
+    let list = tokens.list(&Caller::operator()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     store.close().await;
     println!("{:<36}  {:<11}  {:<24}  {:<24}  name", "id", "role", "created_at", "expires_at");
     for t in list {
         println!(
             "{:<36}  {:<11}  {:<24}  {:<24}  {}",
             t.id,
-            t.role.as_str(),
+            t.role,
             t.created_at,
             t.expires_at.as_deref().unwrap_or("never"),
             t.name
@@ -303,12 +294,10 @@ async fn list_tokens(config: Config) -> anyhow::Result<()> {
 }
 
 async fn revoke_token(config: Config, id: String) -> anyhow::Result<()> {
-    let store = open_store(&config).await?;
-    let removed = store.delete_api_token(&Id::from_string(id.trim())).await?;
+    let (tokens, store) = token_service(&config).await?;
+    let revoked = tokens.revoke(&Caller::operator(), &Id::from_string(id.trim())).await;
     store.close().await;
-    if !removed {
-        bail!("no API token has id `{}`; `grantry token list` shows them", id.trim());
-    }
+    revoked.map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("revoked {}", id.trim());
     Ok(())
 }

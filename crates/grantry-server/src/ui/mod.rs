@@ -22,8 +22,8 @@ use grantry_core::access::{Action, Role};
 use grantry_core::filter::{parse_filter_object, parse_list_query, Op};
 use grantry_core::flows::{Authorized, Start};
 use grantry_core::oauth2::encode_form;
+use grantry_core::ports::NotificationQuery;
 use grantry_core::service::Selection;
-use grantry_core::store::NotificationQuery;
 use grantry_core::{Error, FieldErrors, FieldType, Id, Kind};
 use serde_json::{json, Value};
 
@@ -45,7 +45,7 @@ pub struct Session {
     expires: Instant,
     /// The API token signed in with: the session lives only as long as it does.
     token_hash: String,
-    token_id: Id,
+    token_id: Option<Id>,
     /// The value of the flow cookie of this session.
     flow_key: String,
 }
@@ -57,7 +57,7 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    fn create(&self, token_hash: String, token_id: Id) -> (String, Session) {
+    fn create(&self, token_hash: String, token_id: Option<Id>) -> (String, Session) {
         let id = random_hex();
         let session = Session {
             csrf: random_hex(),
@@ -73,7 +73,7 @@ impl Sessions {
     }
     /// Ends every session signed in with a revoked token.
     pub fn end_for_token(&self, token_id: &Id) {
-        self.map.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, s| &s.token_id != token_id);
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, s| s.token_id.as_ref() != Some(token_id));
     }
     fn get(&self, id: &str) -> Option<Session> {
         let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
@@ -171,7 +171,7 @@ async fn require_session(State(state): State<AppState>, mut req: Request, next: 
     };
     let Some(session) = state.ui.get(&id) else { return Redirect::to("/ui/login").into_response() };
     // The token signed in with must still be valid (revoked elsewhere, expired).
-    let caller = match crate::auth::caller_for(&state, &session.token_hash).await {
+    let caller = match state.api_tokens.authenticate_hash(&session.token_hash).await {
         Ok(Some(caller)) => caller,
         Ok(None) => {
             state.ui.remove(&id);
@@ -276,10 +276,10 @@ async fn login(State(state): State<AppState>, req: Request) -> Response {
     };
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
     let token = pairs.iter().find(|(k, _)| k == "token").map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
-    let hash = grantry_crypto::hash_api_token(&token);
-    match crate::auth::caller_for(&state, &hash).await.ok().flatten() {
+    let hash = grantry_core::tokens::hash(&token);
+    match state.api_tokens.authenticate_hash(&hash).await.ok().flatten() {
         Some(caller) if caller.role != Role::Integration => {
-            let (id, _) = state.ui.create(hash, caller.token_id.clone());
+            let (id, _) = state.ui.create(hash, caller.token_id().cloned());
             let text = format!(
                 "{SESSION_COOKIE}={id}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={}",
                 SESSION_TTL.as_secs()
@@ -595,7 +595,7 @@ async fn import(
     State(state): State<AppState>,
     UiKind(kind): UiKind,
     session: axum::Extension<Session>,
-    axum::Extension(caller): axum::Extension<std::sync::Arc<crate::auth::Caller>>,
+    axum::Extension(caller): axum::Extension<std::sync::Arc<grantry_core::access::Caller>>,
     form: UiForm,
 ) -> Response {
     let text = form.get("records").unwrap_or("").to_owned();
@@ -1113,7 +1113,7 @@ async fn create(
     State(state): State<AppState>,
     UiKind(kind): UiKind,
     session: axum::Extension<Session>,
-    axum::Extension(caller): axum::Extension<std::sync::Arc<crate::auth::Caller>>,
+    axum::Extension(caller): axum::Extension<std::sync::Arc<grantry_core::access::Caller>>,
     crate::extract::QueryPairs(query): crate::extract::QueryPairs,
     form: UiForm,
 ) -> Response {
@@ -1163,7 +1163,7 @@ async fn update(
     UiKind(kind): UiKind,
     Path((_, id)): Path<(String, String)>,
     session: axum::Extension<Session>,
-    axum::Extension(caller): axum::Extension<std::sync::Arc<crate::auth::Caller>>,
+    axum::Extension(caller): axum::Extension<std::sync::Arc<grantry_core::access::Caller>>,
     crate::extract::QueryPairs(query): crate::extract::QueryPairs,
     form: UiForm,
 ) -> Response {

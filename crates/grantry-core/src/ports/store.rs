@@ -2,6 +2,7 @@
 //! PostgreSQL implementations can sit behind it without the domain changing.
 
 use async_trait::async_trait;
+use time::OffsetDateTime;
 
 use crate::access::Role;
 use crate::filter::{Condition, ListQuery};
@@ -29,9 +30,9 @@ pub struct ApiToken {
     pub name: String,
     pub role: Role,
     pub token_hash: String,
-    pub created_at: String,
-    /// When it stops working (RFC 3339), if ever.
-    pub expires_at: Option<String>,
+    pub created_at: OffsetDateTime,
+    /// When it stops working, if ever.
+    pub expires_at: Option<OffsetDateTime>,
 }
 
 /// A pending authorize request, found again by the hash of its state.
@@ -44,8 +45,8 @@ pub struct PendingState {
     /// The hash of the flow cookie of the browser session that started the
     /// request (the UI's); its callback must come with the same cookie.
     pub binding_hash: Option<String>,
-    pub created_at: String,
-    pub expires_at: String,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
 }
 
 /// Something a person should know about an authorization.
@@ -56,7 +57,7 @@ pub struct Notification {
     pub level: String,
     pub authorization_id: Option<Id>,
     pub message: String,
-    pub created_at: String,
+    pub created_at: OffsetDateTime,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -104,9 +105,15 @@ pub trait Store: Send + Sync {
     /// Newest first.
     async fn list_notifications(&self, query: &NotificationQuery) -> Result<(Vec<Notification>, u64), StoreError>;
 
-    /// Takes the refresh lease of an authorization when it is free or expired
-    /// (times are RFC 3339 text from `timestamp`); says whether it was taken.
-    async fn claim_refresh(&self, id: &Id, holder: &str, now: &str, until: &str) -> Result<bool, StoreError>;
+    /// Takes the refresh lease of an authorization when it is free or has
+    /// expired at `now`, holding it until `until`; says whether it was taken.
+    async fn claim_refresh(
+        &self,
+        id: &Id,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
     async fn release_refresh(&self, id: &Id, holder: &str) -> Result<(), StoreError>;
 
     /// Instance settings (the master key id).
