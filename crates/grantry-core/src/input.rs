@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::kind::{RefreshField, REFRESH_REQUEST_FIELDS};
 use crate::template::RequestBudget;
-use crate::{template, Error, Field, FieldErrors, FieldType, Kind};
+use crate::{template, AuthorizationType, Error, Field, FieldErrors, FieldType, Kind, RecordType};
 
 /// Longest accepted string of any field; a secret or template may be longer.
 const MAX_TEXT: usize = 2048;
@@ -34,13 +34,13 @@ pub struct Input {
 }
 
 /// The record type named by a body, or the kind's only type.
-pub fn record_type(kind: Kind, body: &Map<String, Value>) -> Result<&'static str, Error> {
-    if kind.has_single_type() {
-        return Ok(kind.types()[0].name);
+pub fn record_type(kind: Kind, body: &Map<String, Value>) -> Result<RecordType, Error> {
+    if let [only] = kind.types() {
+        return Ok(*only);
     }
-    let names = || kind.types().iter().map(|t| t.name).collect::<Vec<_>>().join(", ");
+    let names = || kind.types().iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ");
     match body.get("type") {
-        Some(Value::String(t)) => kind.type_spec(t.trim()).map(|spec| spec.name).ok_or_else(|| {
+        Some(Value::String(t)) => kind.parse_type(t.trim()).ok_or_else(|| {
             Error::BadRequest(format!("unknown {} type `{t}`; use one of: {}", kind.singular(), names()))
         }),
         Some(_) => Err(Error::BadRequest(format!("`type` must be a string, one of: {}", names()))),
@@ -48,10 +48,15 @@ pub fn record_type(kind: Kind, body: &Map<String, Value>) -> Result<&'static str
     }
 }
 
-pub fn parse(kind: Kind, rtype: &str, body: &Map<String, Value>, budget: &RequestBudget) -> Result<Input, FieldErrors> {
+pub fn parse(
+    kind: Kind,
+    rtype: RecordType,
+    body: &Map<String, Value>,
+    budget: &RequestBudget,
+) -> Result<Input, FieldErrors> {
     let mut input = Input::default();
     let mut errors = FieldErrors::default();
-    let type_label = kind.type_spec(rtype).map(|t| t.label).unwrap_or(rtype);
+    let type_label = rtype.label();
     for (key, value) in body {
         if ECHOED.contains(&key.as_str()) {
             continue;
@@ -106,7 +111,7 @@ pub fn parse(kind: Kind, rtype: &str, body: &Map<String, Value>, budget: &Reques
             },
             _ => {
                 if let Some(v) = parse_value(field.name, field.ty, value, &mut errors, budget) {
-                    if owns_reserved_keys(kind, rtype, field.name) {
+                    if owns_reserved_keys(rtype, field.name) {
                         refuse_reserved_keys(field.name, &v, &mut errors);
                     }
                     input.values.insert(field.name.to_owned(), v);
@@ -121,10 +126,11 @@ pub fn parse(kind: Kind, rtype: &str, body: &Map<String, Value>, budget: &Reques
 /// authorize and token requests (issue 8, "Reserved keys"). A generic
 /// provider's parameters are its own: only the callback key is Grantry's, and
 /// the flow keeps it.
-fn owns_reserved_keys(kind: Kind, rtype: &str, field: &str) -> bool {
+fn owns_reserved_keys(rtype: RecordType, field: &str) -> bool {
     matches!(
-        (kind, rtype, field),
-        (Kind::Authorization, "oauth2", "parameters") | (Kind::Client, _, "request_token_parameters")
+        (rtype, field),
+        (RecordType::Authorization(AuthorizationType::OAuth2), "parameters")
+            | (RecordType::Client(_), "request_token_parameters")
     )
 }
 
@@ -463,7 +469,7 @@ mod tests {
     use serde_json::json;
 
     fn errors_of(kind: Kind, rtype: &str, body: Value) -> FieldErrors {
-        match parse(kind, rtype, body.as_object().unwrap(), &RequestBudget::default()) {
+        match parse(kind, kind.parse_type(rtype).unwrap(), body.as_object().unwrap(), &RequestBudget::default()) {
             Ok(_) => FieldErrors::default(),
             Err(e) => e,
         }
@@ -501,7 +507,7 @@ mod tests {
     fn a_refresh_request_gets_defaults_and_needs_a_url() {
         let input = parse(
             Kind::Provider,
-            "oauth2",
+            RecordType::Provider(crate::ProviderType::OAuth2),
             json!({"refresh_request": {"url": "https://x/token"}}).as_object().unwrap(),
             &RequestBudget::default(),
         )

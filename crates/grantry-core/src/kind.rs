@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use crate::closed::*;
 use crate::template::Position;
 
 /// A record kind. Its `as_str` is the plural used in URLs and the UI.
@@ -60,13 +61,13 @@ impl Kind {
 
     /// The concrete types of this kind. A kind with a single type (scopes) does
     /// not ask for `"type"` in requests.
-    pub fn types(self) -> &'static [TypeSpec] {
+    pub fn types(self) -> &'static [RecordType] {
         match self {
             Kind::Provider => PROVIDER_TYPES,
-            Kind::Scope => SCOPE_TYPES,
+            Kind::Scope => &[RecordType::Scope],
             Kind::Client => CLIENT_TYPES,
             Kind::Authorization => AUTHORIZATION_TYPES,
-            Kind::Connection => CONNECTION_TYPES,
+            Kind::Connection => &[RecordType::Connection],
         }
     }
 
@@ -74,8 +75,9 @@ impl Kind {
         self.types().len() == 1
     }
 
-    pub fn type_spec(self, name: &str) -> Option<&'static TypeSpec> {
-        self.types().iter().find(|t| t.name == name)
+    /// The type of this kind with wire name `name`.
+    pub fn parse_type(self, name: &str) -> Option<RecordType> {
+        self.types().iter().copied().find(|t| t.as_str() == name)
     }
 
     /// Providers, scopes and clients can be shared between tenants and so carry an origin.
@@ -107,7 +109,7 @@ impl Kind {
     }
 
     /// Fields that exist for the given type, in table order.
-    pub fn fields_of(self, rtype: &str) -> impl Iterator<Item = &'static Field> + '_ {
+    pub fn fields_of(self, rtype: RecordType) -> impl Iterator<Item = &'static Field> {
         self.fields().iter().filter(move |f| f.applies_to(rtype))
     }
 }
@@ -118,11 +120,82 @@ impl fmt::Display for Kind {
     }
 }
 
-/// A concrete record type: its wire name and the label of the type picker.
-#[derive(Debug)]
-pub struct TypeSpec {
-    pub name: &'static str,
-    pub label: &'static str,
+/// A concrete record type: the kind and, for kinds with several, which one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RecordType {
+    Provider(ProviderType),
+    Scope,
+    Client(ClientType),
+    Authorization(AuthorizationType),
+    Connection,
+}
+
+impl RecordType {
+    pub fn kind(self) -> Kind {
+        match self {
+            RecordType::Provider(_) => Kind::Provider,
+            RecordType::Scope => Kind::Scope,
+            RecordType::Client(_) => Kind::Client,
+            RecordType::Authorization(_) => Kind::Authorization,
+            RecordType::Connection => Kind::Connection,
+        }
+    }
+
+    /// The wire name (`"type"` in JSON).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordType::Provider(t) => t.as_str(),
+            RecordType::Scope => "scope",
+            RecordType::Client(t) => t.as_str(),
+            RecordType::Authorization(t) => t.as_str(),
+            RecordType::Connection => "connection",
+        }
+    }
+
+    /// The label of the type picker and of schemas.
+    pub fn label(self) -> &'static str {
+        match self {
+            RecordType::Provider(ProviderType::OAuth2) => "OAuth 2.0 Provider",
+            RecordType::Provider(ProviderType::OAuth1) => "OAuth 1.0a Provider",
+            RecordType::Provider(ProviderType::Generic) => "Generic Provider",
+            RecordType::Scope => "OAuth 2.0 Scope",
+            RecordType::Client(ClientType::RemoteOauth) => "Remote OAuth Client",
+            RecordType::Client(ClientType::Generic) => "Generic Client",
+            RecordType::Authorization(AuthorizationType::OAuth2) => "OAuth 2.0 Authorization",
+            RecordType::Authorization(AuthorizationType::OAuth1) => "OAuth 1.0a Authorization",
+            RecordType::Authorization(AuthorizationType::Basic) => "Basic Authorization",
+            RecordType::Authorization(AuthorizationType::ApiKey) => "API Key Authorization",
+            RecordType::Authorization(AuthorizationType::Generic) => "Generic Callback Authorization",
+            RecordType::Connection => "Connection",
+        }
+    }
+
+    pub fn provider(self) -> Option<ProviderType> {
+        match self {
+            RecordType::Provider(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    pub fn client(self) -> Option<ClientType> {
+        match self {
+            RecordType::Client(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    pub fn authorization(self) -> Option<AuthorizationType> {
+        match self {
+            RecordType::Authorization(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for RecordType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What a field holds, which decides how input is checked and how it is stored.
@@ -184,11 +257,11 @@ impl FieldType {
 pub enum Types {
     All,
     None,
-    Only(&'static [&'static str]),
+    Only(&'static [RecordType]),
 }
 
 impl Types {
-    pub fn contains(self, rtype: &str) -> bool {
+    pub fn contains(self, rtype: RecordType) -> bool {
         match self {
             Types::All => true,
             Types::None => false,
@@ -215,13 +288,13 @@ pub struct Field {
 }
 
 impl Field {
-    pub fn applies_to(&self, rtype: &str) -> bool {
+    pub fn applies_to(&self, rtype: RecordType) -> bool {
         self.types.contains(rtype)
     }
     pub fn is_secret(&self) -> bool {
         self.ty == FieldType::Secret
     }
-    pub fn is_required_for(&self, rtype: &str) -> bool {
+    pub fn is_required_for(&self, rtype: RecordType) -> bool {
         self.required.contains(rtype)
     }
     /// Stored in the record's own columns rather than its data document.
@@ -241,7 +314,7 @@ const fn f(name: &'static str, ty: FieldType, description: &'static str) -> Fiel
 }
 
 impl Field {
-    const fn only(mut self, types: &'static [&'static str]) -> Self {
+    const fn only(mut self, types: &'static [RecordType]) -> Self {
         self.types = Types::Only(types);
         self
     }
@@ -249,7 +322,7 @@ impl Field {
         self.required = Types::All;
         self
     }
-    const fn required_for(mut self, types: &'static [&'static str]) -> Self {
+    const fn required_for(mut self, types: &'static [RecordType]) -> Self {
         self.required = Types::Only(types);
         self
     }
@@ -267,56 +340,44 @@ impl Field {
     }
 }
 
-pub const TOKEN_METHODS: &[&str] = &["POST", "GET"];
-pub const REFRESH_STRATEGIES: &[&str] = &["none", "default", "custom"];
-pub const AUTH_METHODS: &[&str] = &["client_secret_post", "client_secret_basic", "none"];
-pub const PKCE_MODES: &[&str] = &["auto", "s256", "off"];
-pub const SIGNATURE_METHODS: &[&str] = &["HMAC-SHA1", "HMAC-SHA256", "PLAINTEXT"];
-pub const GRANT_TYPES: &[&str] = &["authorization_code", "client_credentials"];
-pub const PLACEMENTS: &[&str] = &["header", "query"];
-pub const STATUSES: &[&str] = &["unauthorized", "authorized", "expired", "failed"];
-
 /// The scope every oauth2 provider owns, so an authorization can pass any scope
 /// string through its template parameter `scope`.
 pub const TEMPLATE_SCOPE: &str = "{{scope}}";
 
-static PROVIDER_TYPES: &[TypeSpec] = &[
-    TypeSpec { name: "oauth2", label: "OAuth 2.0 Provider" },
-    TypeSpec { name: "oauth1", label: "OAuth 1.0a Provider" },
-    TypeSpec { name: "generic", label: "Generic Provider" },
+static PROVIDER_TYPES: &[RecordType] = &[
+    RecordType::Provider(ProviderType::OAuth2),
+    RecordType::Provider(ProviderType::OAuth1),
+    RecordType::Provider(ProviderType::Generic),
 ];
-static SCOPE_TYPES: &[TypeSpec] = &[TypeSpec { name: "scope", label: "OAuth 2.0 Scope" }];
-static CLIENT_TYPES: &[TypeSpec] = &[
-    TypeSpec { name: "remote_oauth", label: "Remote OAuth Client" },
-    TypeSpec { name: "generic", label: "Generic Client" },
-];
-static AUTHORIZATION_TYPES: &[TypeSpec] = &[
-    TypeSpec { name: "oauth2", label: "OAuth 2.0 Authorization" },
-    TypeSpec { name: "oauth1", label: "OAuth 1.0a Authorization" },
-    TypeSpec { name: "basic", label: "Basic Authorization" },
-    TypeSpec { name: "api_key", label: "API Key Authorization" },
-    TypeSpec { name: "generic", label: "Generic Callback Authorization" },
+static CLIENT_TYPES: &[RecordType] =
+    &[RecordType::Client(ClientType::RemoteOauth), RecordType::Client(ClientType::Generic)];
+static AUTHORIZATION_TYPES: &[RecordType] = &[
+    RecordType::Authorization(AuthorizationType::OAuth2),
+    RecordType::Authorization(AuthorizationType::OAuth1),
+    RecordType::Authorization(AuthorizationType::Basic),
+    RecordType::Authorization(AuthorizationType::ApiKey),
+    RecordType::Authorization(AuthorizationType::Generic),
 ];
 
-const OAUTH: &[&str] = &["oauth1", "oauth2"];
-const OAUTH2: &[&str] = &["oauth2"];
-const OAUTH1: &[&str] = &["oauth1"];
+const OAUTH: &[RecordType] = &[RecordType::Provider(ProviderType::OAuth1), RecordType::Provider(ProviderType::OAuth2)];
+const OAUTH2: &[RecordType] = &[RecordType::Provider(ProviderType::OAuth2)];
+const OAUTH1: &[RecordType] = &[RecordType::Provider(ProviderType::OAuth1)];
 
 static PROVIDER_FIELDS: &[Field] = &[
     f("namespace", FieldType::Text, "Groups records; part of the natural key.").required(),
     f("name", FieldType::Text, "Unique within the namespace across all provider types.").required(),
     f("authorization_endpoint", FieldType::UrlTemplate, "Where the resource owner's browser is sent to grant access.")
         .required_for(OAUTH),
-    f("response_type", FieldType::Enum(&["code"]), "The OAuth response type.").only(OAUTH).default("code"),
+    f("response_type", FieldType::Enum(ResponseType::NAMES), "The OAuth response type.").only(OAUTH).default("code"),
     f("token_endpoint", FieldType::UrlTemplate, "Where tokens are requested.").only(OAUTH).required_for(OAUTH),
     f(
         "token_method",
-        FieldType::Enum(TOKEN_METHODS),
+        FieldType::Enum(TokenMethod::NAMES),
         "How the token request is sent: POST form body or GET query string.",
     )
     .only(OAUTH)
     .default("POST"),
-    f("refresh_token_strategy", FieldType::Enum(REFRESH_STRATEGIES), "How expired tokens are renewed.")
+    f("refresh_token_strategy", FieldType::Enum(RefreshStrategy::NAMES), "How expired tokens are renewed.")
         .only(OAUTH2)
         .default("none"),
     f("refresh_request", FieldType::RefreshRequest, "The declarative refresh request of the custom strategy.")
@@ -326,12 +387,12 @@ static PROVIDER_FIELDS: &[Field] = &[
         .default(" "),
     f(
         "token_endpoint_auth_method",
-        FieldType::Enum(AUTH_METHODS),
+        FieldType::Enum(AuthMethod::NAMES),
         "How the client authenticates at the token endpoint.",
     )
     .only(OAUTH2)
     .default("client_secret_post"),
-    f("pkce", FieldType::Enum(PKCE_MODES), "Proof Key for Code Exchange: auto, s256 or off.")
+    f("pkce", FieldType::Enum(Pkce::NAMES), "Proof Key for Code Exchange: auto, s256 or off.")
         .only(OAUTH2)
         .default("auto"),
     f("revocation_endpoint", FieldType::UrlTemplate, "Optional RFC 7009 token revocation endpoint.").only(OAUTH2),
@@ -344,7 +405,7 @@ static PROVIDER_FIELDS: &[Field] = &[
     f("request_token_endpoint", FieldType::UrlTemplate, "Where OAuth 1.0a request tokens are obtained.")
         .only(OAUTH1)
         .required_for(OAUTH1),
-    f("signature_method", FieldType::Enum(SIGNATURE_METHODS), "How OAuth 1.0a requests are signed.")
+    f("signature_method", FieldType::Enum(SignatureMethod::NAMES), "How OAuth 1.0a requests are signed.")
         .only(OAUTH1)
         .default("HMAC-SHA1"),
 ];
@@ -355,7 +416,7 @@ static SCOPE_FIELDS: &[Field] = &[
     f("description", FieldType::Description, "What the scope grants."),
 ];
 
-const REMOTE: &[&str] = &["remote_oauth"];
+const REMOTE: &[RecordType] = &[RecordType::Client(ClientType::RemoteOauth)];
 
 static CLIENT_FIELDS: &[Field] = &[
     f("provider", FieldType::Reference(Kind::Provider), "The provider the client is registered with.").required(),
@@ -372,8 +433,17 @@ static CLIENT_FIELDS: &[Field] = &[
     f("template_parameters", FieldType::KeyValues, "Variables for the client's templates."),
 ];
 
-const WITH_CLIENT: &[&str] = &["oauth2", "oauth1", "generic"];
-const OAUTH_FLOW: &[&str] = &["oauth2", "oauth1"];
+const fn auth(t: AuthorizationType) -> RecordType {
+    RecordType::Authorization(t)
+}
+const WITH_CLIENT: &[RecordType] =
+    &[auth(AuthorizationType::OAuth2), auth(AuthorizationType::OAuth1), auth(AuthorizationType::Generic)];
+const OAUTH_FLOW: &[RecordType] = &[auth(AuthorizationType::OAuth2), auth(AuthorizationType::OAuth1)];
+const AUTH_OAUTH2: &[RecordType] = &[auth(AuthorizationType::OAuth2)];
+const AUTH_OAUTH1: &[RecordType] = &[auth(AuthorizationType::OAuth1)];
+const AUTH_GENERIC: &[RecordType] = &[auth(AuthorizationType::Generic)];
+const AUTH_BASIC: &[RecordType] = &[auth(AuthorizationType::Basic)];
+const AUTH_API_KEY: &[RecordType] = &[auth(AuthorizationType::ApiKey)];
 
 static AUTHORIZATION_FIELDS: &[Field] = &[
     f("namespace", FieldType::Text, "Groups records; may be empty.").default(""),
@@ -381,9 +451,10 @@ static AUTHORIZATION_FIELDS: &[Field] = &[
     f("client", FieldType::Reference(Kind::Client), "The client the grant is requested with.")
         .only(WITH_CLIENT)
         .required_for(WITH_CLIENT),
-    f("scopes", FieldType::References(Kind::Scope), "Scopes of the client's provider, by name or id.").only(OAUTH2),
-    f("grant_type", FieldType::Enum(GRANT_TYPES), "authorization_code (browser) or client_credentials.")
-        .only(OAUTH2)
+    f("scopes", FieldType::References(Kind::Scope), "Scopes of the client's provider, by name or id.")
+        .only(AUTH_OAUTH2),
+    f("grant_type", FieldType::Enum(GrantType::NAMES), "authorization_code (browser) or client_credentials.")
+        .only(AUTH_OAUTH2)
         .default("authorization_code"),
     f("parameters", FieldType::KeyValues, "Extra query parameters of the authorize URL.")
         .only(WITH_CLIENT)
@@ -391,47 +462,45 @@ static AUTHORIZATION_FIELDS: &[Field] = &[
     f("template_parameters", FieldType::KeyValues, "Variables for templates, overriding the client's.")
         .only(WITH_CLIENT),
     f("callback_key", FieldType::Text, "The query parameter that carries the callback URL.")
-        .only(&["generic"])
+        .only(AUTH_GENERIC)
         .default("redirect_uri"),
     f(
         "capture",
         FieldType::Names,
         "Callback query parameters to keep, sealed; connection templates read them as {{callback.<name>}}.",
     )
-    .only(&["generic"]),
-    f("username", FieldType::Secret, "The basic authentication user name.").only(&["basic"]),
-    f("password", FieldType::Secret, "The basic authentication password.").only(&["basic"]),
+    .only(AUTH_GENERIC),
+    f("username", FieldType::Secret, "The basic authentication user name.").only(AUTH_BASIC),
+    f("password", FieldType::Secret, "The basic authentication password.").only(AUTH_BASIC),
     f("key_name", FieldType::Text, "The header or query parameter that carries the key.")
-        .only(&["api_key"])
-        .required_for(&["api_key"]),
-    f("key_value", FieldType::Secret, "The API key.").only(&["api_key"]),
-    f("placement", FieldType::Enum(PLACEMENTS), "Where the key goes: header or query.")
-        .only(&["api_key"])
+        .only(AUTH_API_KEY)
+        .required_for(AUTH_API_KEY),
+    f("key_value", FieldType::Secret, "The API key.").only(AUTH_API_KEY),
+    f("placement", FieldType::Enum(Placement::NAMES), "Where the key goes: header or query.")
+        .only(AUTH_API_KEY)
         .default("header"),
     f("metadata", FieldType::Object, "Free JSON kept with the authorization."),
-    f("status", FieldType::Enum(STATUSES), "unauthorized, authorized, expired or failed.")
+    f("status", FieldType::Enum(Status::NAMES), "unauthorized, authorized, expired or failed.")
         .read_only()
         .default("unauthorized"),
     f("authorized", FieldType::Bool, "Whether the authorization can be used now.").read_only(),
     f("authorized_at", FieldType::Timestamp, "When the grant was obtained.").read_only(),
     f("last_error", FieldType::Object, "The last error reported by the provider.").read_only(),
-    f("token_type", FieldType::Text, "The token type returned by the provider.").only(OAUTH2).read_only(),
-    f("expires_at", FieldType::Timestamp, "When the access token expires.").only(OAUTH2).read_only(),
-    f("granted_scope", FieldType::Text, "The scope string the provider returned.").only(OAUTH2).read_only(),
+    f("token_type", FieldType::Text, "The token type returned by the provider.").only(AUTH_OAUTH2).read_only(),
+    f("expires_at", FieldType::Timestamp, "When the access token expires.").only(AUTH_OAUTH2).read_only(),
+    f("granted_scope", FieldType::Text, "The scope string the provider returned.").only(AUTH_OAUTH2).read_only(),
     f("realm_id", FieldType::Text, "The realmId returned by OAuth 1.0a providers that have one.")
-        .only(OAUTH1)
+        .only(AUTH_OAUTH1)
         .read_only(),
     f("access_token", FieldType::Secret, "The access token.").only(OAUTH_FLOW).read_only(),
-    f("refresh_token", FieldType::Secret, "The refresh token.").only(OAUTH2).read_only(),
-    f("id_token", FieldType::Secret, "The OpenID Connect id token.").only(OAUTH2).read_only(),
-    f("token_response", FieldType::Secret, "The provider's whole token response.").only(OAUTH2).read_only(),
-    f("access_token_secret", FieldType::Secret, "The OAuth 1.0a token secret.").only(OAUTH1).read_only(),
+    f("refresh_token", FieldType::Secret, "The refresh token.").only(AUTH_OAUTH2).read_only(),
+    f("id_token", FieldType::Secret, "The OpenID Connect id token.").only(AUTH_OAUTH2).read_only(),
+    f("token_response", FieldType::Secret, "The provider's whole token response.").only(AUTH_OAUTH2).read_only(),
+    f("access_token_secret", FieldType::Secret, "The OAuth 1.0a token secret.").only(AUTH_OAUTH1).read_only(),
     f("captured", FieldType::Secret, "The callback parameters named in capture, as the callback sent them.")
-        .only(&["generic"])
+        .only(AUTH_GENERIC)
         .read_only(),
 ];
-
-static CONNECTION_TYPES: &[TypeSpec] = &[TypeSpec { name: "connection", label: "Connection" }];
 
 static CONNECTION_FIELDS: &[Field] = &[
     f("namespace", FieldType::Text, "Groups records; may be empty.").default(""),
@@ -470,7 +539,7 @@ pub struct RefreshField {
 pub const REFRESH_REQUEST_FIELDS: &[RefreshField] = &[
     RefreshField {
         name: "method",
-        ty: FieldType::Enum(&["POST", "GET"]),
+        ty: FieldType::Enum(TokenMethod::NAMES),
         default: Some("POST"),
         required: false,
         description: "HTTP method.",
@@ -498,7 +567,7 @@ pub const REFRESH_REQUEST_FIELDS: &[RefreshField] = &[
     },
     RefreshField {
         name: "body_format",
-        ty: FieldType::Enum(&["form", "json"]),
+        ty: FieldType::Enum(BodyFormat::NAMES),
         default: Some("form"),
         required: false,
         description: "How parameters are sent in a POST body.",
@@ -542,8 +611,8 @@ mod tests {
         for kind in Kind::ALL {
             for t in kind.types() {
                 for field in kind.fields() {
-                    if field.is_required_for(t.name) {
-                        assert!(field.applies_to(t.name), "{kind}.{} required for {} but absent", field.name, t.name);
+                    if field.is_required_for(*t) {
+                        assert!(field.applies_to(*t), "{kind}.{} required for {t} but absent", field.name);
                     }
                 }
             }

@@ -3,14 +3,15 @@
 //! and sealing are ports (`Store`, `Clock`, `Sealer`).
 
 pub mod access;
+mod closed;
 mod error;
 pub mod filter;
 pub mod flows;
 mod input;
 mod kind;
+pub mod notifications;
 pub mod oauth1;
 pub mod oauth2;
-pub mod other_flows;
 pub mod ports;
 mod record;
 pub mod schema;
@@ -19,6 +20,7 @@ pub mod service;
 pub mod template;
 pub mod tokens;
 
+pub use closed::*;
 pub use error::{Error, FieldErrors, Referrer};
 pub use kind::*;
 pub use record::*;

@@ -2,6 +2,7 @@
 //! HMAC-SHA1, HMAC-SHA256 and PLAINTEXT, and the `Authorization: OAuth` header.
 //! Pure functions; the nonce and timestamp come from the caller.
 
+pub use crate::SignatureMethod;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 
@@ -17,31 +18,6 @@ pub fn encode(text: &str) -> String {
         }
     }
     out
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SignatureMethod {
-    HmacSha1,
-    HmacSha256,
-    Plaintext,
-}
-
-impl SignatureMethod {
-    pub fn parse(name: &str) -> Option<SignatureMethod> {
-        match name {
-            "HMAC-SHA1" => Some(SignatureMethod::HmacSha1),
-            "HMAC-SHA256" => Some(SignatureMethod::HmacSha256),
-            "PLAINTEXT" => Some(SignatureMethod::Plaintext),
-            _ => None,
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SignatureMethod::HmacSha1 => "HMAC-SHA1",
-            SignatureMethod::HmacSha256 => "HMAC-SHA256",
-            SignatureMethod::Plaintext => "PLAINTEXT",
-        }
-    }
 }
 
 /// Everything that signs one request.

@@ -7,7 +7,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use crate::Kind;
+use crate::{AuthorizationType, Kind, ProviderType, RecordType, Status};
 
 /// An opaque record id (a UUID v7, so ids sort by creation).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -67,7 +67,7 @@ pub fn timestamp(t: OffsetDateTime) -> String {
 pub struct Record {
     pub id: Id,
     pub kind: Kind,
-    pub rtype: String,
+    pub rtype: RecordType,
     pub namespace: String,
     pub name: String,
     /// Every non-secret field other than namespace, name and references.
@@ -88,6 +88,21 @@ impl Record {
     }
     pub fn reference(&self, field: &str) -> Option<&Id> {
         self.refs.get(field).and_then(|ids| ids.first())
+    }
+    /// The authorization type, for records of that kind.
+    pub fn authorization_type(&self) -> Option<AuthorizationType> {
+        self.rtype.authorization()
+    }
+    pub fn provider_type(&self) -> Option<ProviderType> {
+        self.rtype.provider()
+    }
+    /// An authorization's status; one without a valid status has none yet.
+    pub fn status(&self) -> Status {
+        Status::parse(self.text("status")).unwrap_or(Status::Unauthorized)
+    }
+    /// A field holding a value of a closed set, or its default when unset or unknown.
+    pub fn choice<T: Copy>(&self, field: &str, parse: fn(&str) -> Option<T>, default: T) -> T {
+        parse(self.text(field)).unwrap_or(default)
     }
     pub fn text(&self, field: &str) -> &str {
         match field {

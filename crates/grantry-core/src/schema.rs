@@ -90,11 +90,11 @@ fn field_schema(ty: FieldType) -> Value {
 /// default, which types have it, which require it, and which are secret or read-only.
 pub fn kind_schema(kind: Kind) -> Value {
     let mut props = Map::new();
-    let types: Vec<&str> = kind.types().iter().map(|t| t.name).collect();
+    let types: Vec<&str> = kind.types().iter().map(|t| t.as_str()).collect();
     props.insert("id".into(), json!({"type": "string", "readOnly": true}));
     props.insert(
         "type".into(),
-        json!({"type": "string", "enum": types, "description": kind.types().iter().map(|t| format!("{}: {}", t.name, t.label)).collect::<Vec<_>>().join("; ")}),
+        json!({"type": "string", "enum": types, "description": kind.types().iter().map(|t| format!("{}: {}", t.as_str(), t.label())).collect::<Vec<_>>().join("; ")}),
     );
     props.insert("label".into(), json!({"type": "string", "readOnly": true}));
     for field in kind.fields() {
@@ -107,7 +107,7 @@ pub fn kind_schema(kind: Kind) -> Value {
             if field.read_only {
                 o.insert("readOnly".into(), json!(true));
             }
-            let having: Vec<&str> = types.iter().copied().filter(|t| field.applies_to(t)).collect();
+            let having: Vec<&str> = kind.types().iter().filter(|t| field.applies_to(**t)).map(|t| t.as_str()).collect();
             if having.len() != types.len() {
                 o.insert("x-types".into(), json!(having));
             }
@@ -129,7 +129,7 @@ pub fn kind_schema(kind: Kind) -> Value {
     let always: Vec<&str> = kind
         .fields()
         .iter()
-        .filter(|f| !f.read_only && kind.types().iter().all(|t| f.is_required_for(t.name)))
+        .filter(|f| !f.read_only && kind.types().iter().all(|t| f.is_required_for(*t)))
         .map(|f| f.name)
         .collect();
     let mut required: Vec<&str> = if kind.has_single_type() { Vec::new() } else { vec!["type"] };
@@ -141,11 +141,11 @@ pub fn kind_schema(kind: Kind) -> Value {
             let req: Vec<&str> = kind
                 .fields()
                 .iter()
-                .filter(|f| !f.read_only && f.is_required_for(t.name) && !always.contains(&f.name))
+                .filter(|f| !f.read_only && f.is_required_for(*t) && !always.contains(&f.name))
                 .map(|f| f.name)
                 .collect();
             (!req.is_empty() && !kind.has_single_type())
-                .then(|| json!({"if": {"properties": {"type": {"const": t.name}}}, "then": {"required": req}}))
+                .then(|| json!({"if": {"properties": {"type": {"const": t.as_str()}}}, "then": {"required": req}}))
         })
         .collect();
     let mut schema = json!({

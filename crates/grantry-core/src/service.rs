@@ -27,7 +27,10 @@ impl Saving {
         Saving { role, budget: RequestBudget::default() }
     }
 }
-use crate::{timestamp, Error, FieldErrors, FieldType, Id, Kind, NaturalKey, Record, Referrer, TEMPLATE_SCOPE};
+use crate::{
+    timestamp, AuthorizationType, Error, FieldErrors, FieldType, Id, Kind, NaturalKey, Placement, ProviderType, Record,
+    RecordType, Referrer, Status, TEMPLATE_SCOPE,
+};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -209,7 +212,7 @@ impl Records {
                 return Err(access::forbidden(saving.role, Action::Redirect));
             }
             let mut batch = vec![record.clone()];
-            if kind == Kind::Provider && rtype == "oauth2" {
+            if rtype == RecordType::Provider(ProviderType::OAuth2) {
                 batch.push(template_scope(&record));
             }
             self.store.insert(&batch).await.map_err(|e| self.write_error(e, &record, &ctx))?;
@@ -224,7 +227,7 @@ impl Records {
         saving: &Saving,
     ) -> Result<(Record, Saved), Error> {
         let kind = existing.kind;
-        let rtype = existing.rtype.clone();
+        let rtype = existing.rtype;
         if let Some(t) = body.get("type") {
             if t.as_str().map(str::trim) != Some(rtype.as_str()) && !kind.has_single_type() {
                 return Err(Error::field(
@@ -233,7 +236,7 @@ impl Records {
                 ));
             }
         }
-        let input = input::parse(kind, &rtype, body, &saving.budget).map_err(Error::Validation)?;
+        let input = input::parse(kind, rtype, body, &saving.budget).map_err(Error::Validation)?;
         // A new record given inline where a destination is named is a redirect
         // by itself: refused before it is created.
         let inline_destination =
@@ -242,7 +245,7 @@ impl Records {
             return Err(access::forbidden(saving.role, Action::Redirect));
         }
         let (refs, ctx) =
-            self.resolve_refs(kind, &rtype, &input, Some(&existing), saving).await.map_err(Error::Validation)?;
+            self.resolve_refs(kind, rtype, &input, Some(&existing), saving).await.map_err(Error::Validation)?;
         let mut record = existing.clone();
         record.refs = refs;
         for (name, value) in &input.values {
@@ -327,19 +330,27 @@ impl Records {
                 }
             }
             Kind::Authorization => {
-                let status = match record.rtype.as_str() {
-                    "basic" => credential_status(record, &["username", "password"]),
-                    "api_key" => credential_status(record, &["key_value"]),
-                    _ => record.data.get("status").and_then(Value::as_str).unwrap_or("unauthorized").to_owned(),
+                // Typed-in credentials are authorized as soon as they are all set;
+                // the other types get their status from their flows.
+                let typed_in = match record.authorization_type() {
+                    Some(AuthorizationType::Basic) => Some(&["username", "password"][..]),
+                    Some(AuthorizationType::ApiKey) => Some(&["key_value"][..]),
+                    Some(AuthorizationType::OAuth2 | AuthorizationType::OAuth1 | AuthorizationType::Generic) | None => {
+                        None
+                    }
                 };
-                let authorized = status == "authorized";
+                let status = match typed_in {
+                    Some(fields) => credential_status(record, fields),
+                    None => record.status(),
+                };
+                let authorized = status == Status::Authorized;
                 if authorized && !record.data.contains_key("authorized_at") {
                     record.data.insert("authorized_at".into(), json!(timestamp(self.clock.now())));
                 }
-                if !authorized && matches!(record.rtype.as_str(), "basic" | "api_key") {
+                if !authorized && typed_in.is_some() {
                     record.data.remove("authorized_at");
                 }
-                record.data.insert("status".into(), json!(status));
+                record.data.insert("status".into(), json!(status.as_str()));
                 record.data.insert("authorized".into(), json!(authorized));
             }
             _ => {}
@@ -371,7 +382,7 @@ impl Records {
     async fn resolve_refs(
         &self,
         kind: Kind,
-        rtype: &str,
+        rtype: RecordType,
         input: &Input,
         existing: Option<&Record>,
         saving: &Saving,
@@ -723,8 +734,12 @@ impl Records {
     }
 }
 
-fn credential_status(record: &Record, fields: &[&str]) -> String {
-    if fields.iter().all(|f| record.secrets.contains_key(*f)) { "authorized" } else { "unauthorized" }.to_owned()
+fn credential_status(record: &Record, fields: &[&str]) -> Status {
+    if fields.iter().all(|f| record.secrets.contains_key(*f)) {
+        Status::Authorized
+    } else {
+        Status::Unauthorized
+    }
 }
 
 fn set_value(record: &mut Record, field: &str, value: Value) {
@@ -750,7 +765,7 @@ fn template_scope(provider: &Record) -> Record {
     Record {
         id: Id::generate(),
         kind: Kind::Scope,
-        rtype: "scope".into(),
+        rtype: RecordType::Scope,
         namespace: String::new(),
         name: TEMPLATE_SCOPE.into(),
         data,
@@ -822,7 +837,7 @@ fn redirects(before: &Record, after: &Record) -> bool {
 /// The templates of a record, each with its field path and where its result goes.
 fn templates_of(record: &Record) -> Vec<(String, &str, Position)> {
     let mut out = Vec::new();
-    for field in record.kind.fields_of(&record.rtype) {
+    for field in record.kind.fields_of(record.rtype) {
         let value = match field.name {
             "name" | "namespace" => Some(&Value::Null),
             _ => record.data.get(field.name),
@@ -892,8 +907,8 @@ fn check_templates(record: &Record, errors: &mut FieldErrors) {
 fn validate(record: &Record, ctx: &Context) -> FieldErrors {
     let mut errors = FieldErrors::default();
     check_templates(record, &mut errors);
-    for field in record.kind.fields_of(&record.rtype) {
-        if field.read_only || !field.is_required_for(&record.rtype) {
+    for field in record.kind.fields_of(record.rtype) {
+        if field.read_only || !field.is_required_for(record.rtype) {
             continue;
         }
         let present = match field.ty {
@@ -914,7 +929,7 @@ fn validate(record: &Record, ctx: &Context) -> FieldErrors {
     }
     let referenced = |field: &str| record.reference(field).and_then(|id| ctx.get(id));
     match record.kind {
-        Kind::Provider if record.rtype == "oauth2" => {
+        Kind::Provider if record.provider_type() == Some(ProviderType::OAuth2) => {
             let custom = record.text("refresh_token_strategy") == "custom";
             let has_request = record.data.get("refresh_request").is_some_and(Value::is_object);
             if custom && !has_request {
@@ -927,7 +942,7 @@ fn validate(record: &Record, ctx: &Context) -> FieldErrors {
         Kind::Client => refuse_host_header(record, "request_token_headers", &mut errors),
         Kind::Scope => {
             if let Some(provider) = referenced("provider") {
-                if provider.rtype != "oauth2" {
+                if provider.provider_type() != Some(ProviderType::OAuth2) {
                     errors.add(
                         "provider",
                         format!("must be an OAuth 2.0 provider; {} is {}", label(provider, ctx), provider.rtype),
@@ -938,16 +953,19 @@ fn validate(record: &Record, ctx: &Context) -> FieldErrors {
         Kind::Authorization => {
             let provider = referenced("client").and_then(|c| c.key_parent()).and_then(|p| ctx.get(p));
             if let (Some(client), Some(provider)) = (referenced("client"), provider) {
-                let fits = match record.rtype.as_str() {
-                    "oauth2" | "oauth1" => provider.rtype == record.rtype,
-                    _ => !provider.text("authorization_endpoint").is_empty(),
+                let has_endpoint = !provider.text("authorization_endpoint").is_empty();
+                let (fits, wanted) = match record.authorization_type() {
+                    Some(AuthorizationType::OAuth2) => {
+                        (provider.provider_type() == Some(ProviderType::OAuth2), "an OAuth 2.0 provider")
+                    }
+                    Some(AuthorizationType::OAuth1) => {
+                        (provider.provider_type() == Some(ProviderType::OAuth1), "an OAuth 1.0a provider")
+                    }
+                    Some(AuthorizationType::Generic | AuthorizationType::Basic | AuthorizationType::ApiKey) | None => {
+                        (has_endpoint, "a provider with an authorization endpoint")
+                    }
                 };
                 if !fits {
-                    let wanted = match record.rtype.as_str() {
-                        "oauth2" => "an OAuth 2.0 provider".to_owned(),
-                        "oauth1" => "an OAuth 1.0a provider".to_owned(),
-                        _ => "a provider with an authorization endpoint".to_owned(),
-                    };
                     errors.add("client", format!("must use {wanted}; client {} does not", label(client, ctx)));
                 }
                 for (i, scope_id) in record.refs.get("scopes").into_iter().flatten().enumerate() {
@@ -1003,11 +1021,15 @@ fn refuse_host_header(record: &Record, list: &str, errors: &mut FieldErrors) {
 /// Which of a connection's lists an authorization writes into, and the name it
 /// sets there: `("headers", "Authorization")`, or an API key's header or parameter.
 fn added_by(auth: &Record) -> (&'static str, Option<String>) {
-    match auth.rtype.as_str() {
-        "api_key" if auth.text("placement") == "query" => ("parameters", Some(auth.text("key_name").to_owned())),
-        "api_key" => ("headers", Some(auth.text("key_name").to_owned())),
-        "generic" => ("headers", None),
-        _ => ("headers", Some("Authorization".to_owned())),
+    match auth.authorization_type() {
+        Some(AuthorizationType::ApiKey) => match auth.choice("placement", Placement::parse, Placement::Header) {
+            Placement::Query => ("parameters", Some(auth.text("key_name").to_owned())),
+            Placement::Header => ("headers", Some(auth.text("key_name").to_owned())),
+        },
+        Some(AuthorizationType::Generic) => ("headers", None),
+        Some(AuthorizationType::OAuth2 | AuthorizationType::OAuth1 | AuthorizationType::Basic) | None => {
+            ("headers", Some("Authorization".to_owned()))
+        }
     }
 }
 
@@ -1053,10 +1075,10 @@ fn refs_of<'a>(record: &'a Record, field: &str, ctx: &'a Context) -> impl Iterat
 pub fn view(record: &Record, ctx: &Context) -> Value {
     let mut out = Map::new();
     out.insert("id".into(), json!(record.id.as_str()));
-    out.insert("type".into(), json!(record.rtype));
+    out.insert("type".into(), json!(record.rtype.as_str()));
     out.insert("label".into(), json!(label(record, ctx)));
     let mut secrets = Map::new();
-    for field in record.kind.fields_of(&record.rtype) {
+    for field in record.kind.fields_of(record.rtype) {
         let value = match field.ty {
             FieldType::Secret => {
                 secrets.insert(field.name.into(), json!(record.secrets.contains_key(field.name)));
@@ -1087,9 +1109,9 @@ pub fn view(record: &Record, ctx: &Context) -> Value {
 pub fn export_view(record: &Record, ctx: &Context) -> Value {
     let mut out = Map::new();
     if !record.kind.has_single_type() {
-        out.insert("type".into(), json!(record.rtype));
+        out.insert("type".into(), json!(record.rtype.as_str()));
     }
-    for field in record.kind.fields_of(&record.rtype) {
+    for field in record.kind.fields_of(record.rtype) {
         if field.read_only || field.is_secret() {
             continue;
         }

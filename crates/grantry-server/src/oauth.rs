@@ -1,15 +1,17 @@
 //! The OAuth endpoints: authorize, the provider's callback (no login: the state
 //! is the credential), fresh tokens, refresh, cancel and notifications.
 
+use std::sync::Arc;
+
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
+use grantry_core::access::Caller;
 use grantry_core::filter::{DEFAULT_PER_PAGE, MAX_PER_PAGE};
-use grantry_core::flows::{Authorized, FreshToken, Start};
-use grantry_core::other_flows::SignInput;
+use grantry_core::flows::{Authorized, FreshToken, SignInput, Start};
 use grantry_core::ports::NotificationQuery;
-use grantry_core::{Error, Id};
+use grantry_core::{Error, Id, NotificationLevel};
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
@@ -160,7 +162,7 @@ pub async fn token_by_key(State(state): State<AppState>, Path((namespace, name))
 /// The token as JSON; caches on the way must not keep it.
 fn token_response(token: FreshToken) -> Response {
     let headers = [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")];
-    (headers, String::from(&*token.0)).into_response()
+    (headers, token.json().to_owned()).into_response()
 }
 
 pub async fn refresh(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
@@ -171,7 +173,11 @@ pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> Ap
     Ok(Json(state.flows.cancel(&Id::from_string(id)).await?).into_response())
 }
 
-pub async fn notifications(State(state): State<AppState>, QueryPairs(pairs): QueryPairs) -> ApiResult {
+pub async fn notifications(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Arc<Caller>>,
+    QueryPairs(pairs): QueryPairs,
+) -> ApiResult {
     let mut query = NotificationQuery { page: 1, per_page: DEFAULT_PER_PAGE, ..Default::default() };
     for (key, value) in pairs {
         let number = |max: u32| {
@@ -183,10 +189,12 @@ pub async fn notifications(State(state): State<AppState>, QueryPairs(pairs): Que
             "page" => query.page = number(u32::MAX)?,
             "per_page" => query.per_page = number(MAX_PER_PAGE)?,
             "authorization" => query.authorization_id = Some(Id::from_string(value)),
-            "level" if matches!(value.as_str(), "info" | "warning" | "error") => query.level = Some(value),
-            "level" => {
-                return Err(Error::BadRequest(format!("`level` is info, warning or error, not `{value}`")).into())
-            }
+            "level" => match NotificationLevel::parse(&value) {
+                Some(level) => query.level = Some(level),
+                None => {
+                    return Err(Error::BadRequest(format!("`level` is info, warning or error, not `{value}`")).into())
+                }
+            },
             other => {
                 return Err(Error::BadRequest(format!(
                     "notifications are filtered by authorization and level, not `{other}`"
@@ -195,7 +203,7 @@ pub async fn notifications(State(state): State<AppState>, QueryPairs(pairs): Que
             }
         }
     }
-    let page = state.flows.notifications(&query).await?;
+    let page = state.flows.notifications().list(&caller, &query).await?;
     Ok(Json(json!({"items": page.items, "total": page.total, "page": page.page, "per_page": page.per_page}))
         .into_response())
 }

@@ -9,7 +9,7 @@ use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use futures_util::StreamExt as _;
-use grantry_core::other_flows::{is_forwarded_header, ProxyInput};
+use grantry_core::flows::{is_forwarded_header, ProxyInput};
 use grantry_core::ports::{HttpRequest, SendError};
 use grantry_core::{Error, Id};
 

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use grantry_core::access::Role;
 use grantry_core::filter::{Condition, FilterValue, ListQuery, Op, Sort, Target};
 use grantry_core::ports::{ApiToken, Notification, NotificationQuery, PendingState, Store, StoreError};
-use grantry_core::{parse_timestamp, timestamp, Id, Kind, NaturalKey, Record, Sealed};
+use grantry_core::{parse_timestamp, timestamp, Id, Kind, NaturalKey, NotificationLevel, Record, Sealed};
 use serde_json::{Map, Value};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
@@ -100,7 +100,11 @@ fn row_to_record(row: &SqliteRow) -> Result<Record, StoreError> {
     Ok(Record {
         id: Id::from_string(row.try_get::<String, _>("id").map_err(backend)?),
         kind,
-        rtype: row.try_get("type").map_err(backend)?,
+        rtype: {
+            let text: &str = row.try_get("type").map_err(backend)?;
+            kind.parse_type(text)
+                .ok_or_else(|| StoreError::Backend(format!("unknown {kind} type {text} in storage")))?
+        },
         namespace: row.try_get("namespace").map_err(backend)?,
         name: row.try_get("name").map_err(backend)?,
         data,
@@ -301,7 +305,7 @@ impl Store for SqliteStore {
             sqlx::query(&format!("INSERT INTO records ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
                 .bind(record.id.as_str())
                 .bind(kind_key(record.kind))
-                .bind(&record.rtype)
+                .bind(record.rtype.as_str())
                 .bind(&record.namespace)
                 .bind(&record.name)
                 .bind(record.key_parent().map(Id::as_str))
@@ -549,7 +553,7 @@ impl Store for SqliteStore {
             "INSERT INTO notifications (id, level, authorization_id, message, created_at) VALUES (?, ?, ?, ?, ?)",
         )
         .bind(n.id.as_str())
-        .bind(&n.level)
+        .bind(n.level.as_str())
         .bind(n.authorization_id.as_ref().map(Id::as_str))
         .bind(&n.message)
         .bind(timestamp(n.created_at))
@@ -587,7 +591,12 @@ impl Store for SqliteStore {
             .map(|row| {
                 Ok(Notification {
                     id: Id::from_string(row.try_get::<String, _>("id").map_err(backend)?),
-                    level: row.try_get("level").map_err(backend)?,
+                    level: {
+                        let text: &str = row.try_get("level").map_err(backend)?;
+                        NotificationLevel::parse(text).ok_or_else(|| {
+                            StoreError::Backend(format!("unknown notification level {text} in storage"))
+                        })?
+                    },
                     authorization_id: row
                         .try_get::<Option<String>, _>("authorization_id")
                         .map_err(backend)?

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use crate::access::Role;
 use crate::filter::{Condition, ListQuery};
-use crate::{Id, Kind, NaturalKey, Record, Sealed};
+use crate::{Id, Kind, NaturalKey, NotificationLevel, Record, Sealed};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -53,8 +53,7 @@ pub struct PendingState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Notification {
     pub id: Id,
-    /// `info`, `warning` or `error`.
-    pub level: String,
+    pub level: NotificationLevel,
     pub authorization_id: Option<Id>,
     pub message: String,
     pub created_at: OffsetDateTime,
@@ -63,7 +62,7 @@ pub struct Notification {
 #[derive(Clone, Debug, Default)]
 pub struct NotificationQuery {
     pub authorization_id: Option<Id>,
-    pub level: Option<String>,
+    pub level: Option<NotificationLevel>,
     pub page: u32,
     pub per_page: u32,
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use grantry_core::{Field, FieldErrors, FieldType, Kind};
+use grantry_core::{Field, FieldErrors, FieldType, Kind, RecordType};
 use serde_json::{json, Map, Value};
 
 pub fn escape(text: &str) -> String {
@@ -50,7 +50,7 @@ fn text_of(value: &Value) -> String {
 /// the API shows it, or what was just submitted), with each field's errors.
 pub fn render(
     kind: Kind,
-    rtype: &str,
+    rtype: RecordType,
     values: &Value,
     errors: &FieldErrors,
     options: &Options,
@@ -232,12 +232,12 @@ fn key_values(name: &str, value: &Value, prefix: &str) -> String {
 
 /// A submitted form as the API's JSON body. Secrets left empty are left out
 /// (the stored value stays); JSON fields that do not parse are field errors.
-pub fn to_body(kind: Kind, rtype: &str, pairs: &[(String, String)]) -> Result<Value, FieldErrors> {
+pub fn to_body(kind: Kind, rtype: RecordType, pairs: &[(String, String)]) -> Result<Value, FieldErrors> {
     let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let mut body = Map::new();
     let mut errors = FieldErrors::default();
     if !kind.has_single_type() {
-        body.insert("type".into(), json!(rtype));
+        body.insert("type".into(), json!(rtype.as_str()));
     }
     for field in kind.fields_of(rtype).filter(|f| !f.read_only) {
         let name = field.name;
@@ -320,7 +320,7 @@ mod tests {
     fn a_submitted_client_form_becomes_the_api_body() {
         let body = to_body(
             Kind::Client,
-            "remote_oauth",
+            RecordType::Client(grantry_core::ClientType::RemoteOauth),
             &pairs(&[
                 ("provider", "p1"),
                 ("namespace", ""),
@@ -346,7 +346,7 @@ mod tests {
     fn widgets_escape_values_and_never_show_secrets() {
         let html = render(
             Kind::Client,
-            "remote_oauth",
+            RecordType::Client(grantry_core::ClientType::RemoteOauth),
             &json!({"name": "<script>", "secrets": {"secret": true}}),
             &FieldErrors::default(),
             &Options::new(),
@@ -354,7 +354,12 @@ mod tests {
         );
         assert!(html.contains("value=\"&lt;script&gt;\""));
         assert!(html.contains("set — leave empty to keep it"));
-        let e = to_body(Kind::Authorization, "oauth2", &pairs(&[("metadata", "{nope")])).unwrap_err();
+        let e = to_body(
+            Kind::Authorization,
+            RecordType::Authorization(grantry_core::AuthorizationType::OAuth2),
+            &pairs(&[("metadata", "{nope")]),
+        )
+        .unwrap_err();
         assert!(e.0["metadata"][0].starts_with("is not valid JSON"));
     }
 }

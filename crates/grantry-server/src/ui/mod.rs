@@ -24,7 +24,7 @@ use grantry_core::flows::{Authorized, Start};
 use grantry_core::oauth2::encode_form;
 use grantry_core::ports::NotificationQuery;
 use grantry_core::service::Selection;
-use grantry_core::{Error, FieldErrors, FieldType, Id, Kind};
+use grantry_core::{Error, FieldErrors, FieldType, Id, Kind, NotificationLevel, RecordType};
 use serde_json::{json, Value};
 
 use crate::extract::MAX_BODY;
@@ -478,8 +478,8 @@ async fn list(
             id: item["id"].as_str().unwrap_or_default().to_owned(),
             label: item["label"].as_str().unwrap_or_default().to_owned(),
             type_label: kind
-                .type_spec(item["type"].as_str().unwrap_or_default())
-                .map(|t| t.label)
+                .parse_type(item["type"].as_str().unwrap_or_default())
+                .map(RecordType::label)
                 .unwrap_or("")
                 .to_owned(),
             status: (kind == Kind::Authorization).then(|| item["status"].as_str().unwrap_or("unauthorized").to_owned()),
@@ -967,14 +967,14 @@ async fn form_page(
     state: &AppState,
     session: &Session,
     kind: Kind,
-    rtype: &str,
+    rtype: RecordType,
     values: &Value,
     errors: &FieldErrors,
     id: Option<&str>,
     nesting: &Nesting,
 ) -> Response {
     let base = format!("/ui/{}", kind.as_str());
-    let type_label = kind.type_spec(rtype).map(|t| t.label).unwrap_or(kind.title());
+    let type_label = rtype.label();
     let options = reference_options(state, kind, values).await;
     let title = match id {
         Some(_) => format!("Edit {}", values["label"].as_str().unwrap_or(type_label)),
@@ -984,7 +984,7 @@ async fn form_page(
         Some(id) => format!("{base}/{id}"),
         None => base.clone(),
     };
-    let rtype_field = (!kind.has_single_type() && id.is_none()).then(|| rtype.to_owned());
+    let rtype_field = (!kind.has_single_type() && id.is_none()).then(|| rtype.as_str().to_owned());
     let summary = (!errors.is_empty()).then(|| "Some fields need attention; nothing was saved.".to_owned());
     if let Some(target) = &nesting.target {
         // Each layer's inputs get ids of their own, so layers can stack at any depth.
@@ -1070,26 +1070,26 @@ async fn new(
     crate::extract::QueryPairs(pairs): crate::extract::QueryPairs,
 ) -> Response {
     let nesting = Nesting::from_pairs(&pairs);
-    let chosen = pairs.iter().find(|(k, _)| k == "type").map(|(_, v)| v.as_str()).and_then(|t| kind.type_spec(t));
-    let rtype = match (kind.has_single_type(), chosen) {
-        (true, _) => kind.types()[0].name,
-        (false, Some(spec)) => spec.name,
-        (false, None) if nesting.target.is_some() => {
+    let chosen = pairs.iter().find(|(k, _)| k == "type").map(|(_, v)| v.as_str()).and_then(|t| kind.parse_type(t));
+    let rtype = match (kind.types(), chosen) {
+        ([only], _) => *only,
+        (_, Some(rtype)) => rtype,
+        (_, None) if nesting.target.is_some() => {
             return render(&LayerTypes {
                 title: format!("New {}", kind.title()),
                 base: format!("/ui/{}", kind.as_str()),
                 target: nesting.target.clone().unwrap_or_default(),
-                types: kind.types().iter().map(|t| (t.name, t.label)).collect(),
+                types: kind.types().iter().map(|t| (t.as_str(), t.label())).collect(),
             })
         }
-        (false, None) => {
+        (_, None) => {
             return render(&TypesPage {
                 csrf: session.csrf.clone(),
                 nav: nav(kind.as_str()),
                 title: format!("New {}", kind.title()),
                 base: format!("/ui/{}", kind.as_str()),
                 singular: kind.singular(),
-                types: kind.types().iter().map(|t| (t.name, t.label)).collect(),
+                types: kind.types().iter().map(|t| (t.as_str(), t.label())).collect(),
             })
         }
     };
@@ -1097,7 +1097,7 @@ async fn new(
 }
 
 /// What the form showed, to fill it in again after a failed save.
-fn submitted_values(kind: Kind, rtype: &str, body: &Value, existing: Option<&Value>) -> Value {
+fn submitted_values(kind: Kind, rtype: RecordType, body: &Value, existing: Option<&Value>) -> Value {
     let mut values = existing.cloned().unwrap_or_else(|| json!({}));
     for field in kind.fields_of(rtype) {
         if let Some(v) = body.get(field.name) {
@@ -1118,9 +1118,12 @@ async fn create(
     form: UiForm,
 ) -> Response {
     let nesting = Nesting::from_pairs(&query);
-    let rtype = match kind.type_spec(form.get("type").unwrap_or(kind.types()[0].name)) {
-        Some(spec) => spec.name,
-        None => return page_error(StatusCode::BAD_REQUEST, "Choose a type first."),
+    let chosen = match kind.types() {
+        [only] => Some(*only),
+        _ => form.get("type").and_then(|t| kind.parse_type(t)),
+    };
+    let Some(rtype) = chosen else {
+        return page_error(StatusCode::BAD_REQUEST, "Choose a type first.");
     };
     let body = match forms::to_body(kind, rtype, &form.pairs) {
         Ok(b) => b,
@@ -1151,8 +1154,10 @@ async fn edit(
     let nesting = Nesting::from_pairs(&query);
     match state.records.get(kind, &Id::from_string(id.clone())).await {
         Ok(record) => {
-            let rtype = record["type"].as_str().unwrap_or_default().to_owned();
-            form_page(&state, &session, kind, &rtype, &record, &FieldErrors::default(), Some(&id), &nesting).await
+            let Some(rtype) = kind.parse_type(record["type"].as_str().unwrap_or_default()) else {
+                return page_error(StatusCode::INTERNAL_SERVER_ERROR, "This record has an unknown type.");
+            };
+            form_page(&state, &session, kind, rtype, &record, &FieldErrors::default(), Some(&id), &nesting).await
         }
         Err(e) => ui_error(e),
     }
@@ -1173,22 +1178,24 @@ async fn update(
         Ok(r) => r,
         Err(e) => return ui_error(e),
     };
-    let rtype = existing["type"].as_str().unwrap_or_default().to_owned();
-    let body = match forms::to_body(kind, &rtype, &form.pairs) {
+    let Some(rtype) = kind.parse_type(existing["type"].as_str().unwrap_or_default()) else {
+        return page_error(StatusCode::INTERNAL_SERVER_ERROR, "This record has an unknown type.");
+    };
+    let body = match forms::to_body(kind, rtype, &form.pairs) {
         Ok(mut b) => {
             if let Some(o) = b.as_object_mut() {
                 o.remove("type");
             }
             b
         }
-        Err(errors) => return form_page(&state, &session, kind, &rtype, &existing, &errors, Some(&id), &nesting).await,
+        Err(errors) => return form_page(&state, &session, kind, rtype, &existing, &errors, Some(&id), &nesting).await,
     };
     match state.records.patch(kind, &record_id, &body, caller.role).await {
         Ok(record) if nesting.target.is_some() => saved_in_layer(nesting.target.as_deref().unwrap_or(""), &record),
         Ok(_) => Redirect::to(&format!("/ui/{}/{id}?notice=Saved", kind.as_str())).into_response(),
         Err(Error::Validation(errors)) => {
-            let values = submitted_values(kind, &rtype, &body, Some(&existing));
-            form_page(&state, &session, kind, &rtype, &values, &errors, Some(&id), &nesting).await
+            let values = submitted_values(kind, rtype, &body, Some(&existing));
+            form_page(&state, &session, kind, rtype, &values, &errors, Some(&id), &nesting).await
         }
         Err(e) => ui_error(e),
     }
@@ -1219,17 +1226,18 @@ struct NotificationsPage {
 async fn notifications(
     State(state): State<AppState>,
     session: axum::Extension<Session>,
+    axum::Extension(caller): axum::Extension<std::sync::Arc<grantry_core::access::Caller>>,
     crate::extract::QueryPairs(pairs): crate::extract::QueryPairs,
 ) -> Response {
     let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
-    let level = get("level").filter(|l| matches!(l.as_str(), "info" | "warning" | "error"));
+    let level = get("level").and_then(|l| NotificationLevel::parse(&l));
     let query = NotificationQuery {
         authorization_id: get("authorization").map(Id::from_string),
-        level: level.clone(),
+        level,
         page: get("page").and_then(|p| p.parse().ok()).unwrap_or(1),
         per_page: 100,
     };
-    let page = match state.flows.notifications(&query).await {
+    let page = match state.flows.notifications().list(&caller, &query).await {
         Ok(p) => p,
         Err(e) => return ui_error(e),
     };
@@ -1261,7 +1269,7 @@ async fn notifications(
         csrf: session.csrf.clone(),
         nav: nav("notifications"),
         total: page.total,
-        level: level.unwrap_or_default(),
+        level: level.map(|l| l.as_str().to_owned()).unwrap_or_default(),
         levels: vec!["info", "warning", "error"],
         items,
     })

@@ -1,0 +1,150 @@
+//! Refresh with single flight (docs/concepts.md §4.4–4.5): one refresh per
+//! authorization at a time in this process (a mutex) and across processes (a
+//! lease in the store); callers that waited take the refresh they waited for.
+
+use super::fresh::can_refresh;
+use super::{check_usable, label_of, not_found};
+use crate::oauth2::ProviderError;
+use crate::NotificationLevel;
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::exchange::Failure;
+use super::{state_error, Flows, Parts};
+use crate::{Error, Id, Kind, Record};
+
+/// How long one process may hold an authorization's refresh lease.
+pub(crate) const LEASE: time::Duration = time::Duration::seconds(30);
+
+impl Flows {
+    /// Forces a refresh now.
+    pub async fn refresh(&self, id: &Id) -> Result<Value, Error> {
+        let parts = self.parts(id).await?;
+        if !can_refresh(&parts) {
+            return Err(state_error(
+                "refresh_not_supported",
+                format!(
+                    "provider {} has refresh_token_strategy none; set it to default or custom to refresh",
+                    label_of(&parts.provider)
+                ),
+            ));
+        }
+        check_usable(&parts.auth)?;
+        self.refreshed(id, None).await?;
+        self.records.get(Kind::Authorization, id).await
+    }
+
+    pub(crate) fn lock_for(&self, id: &Id) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.refreshing.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.retain(|_, lock| Arc::strong_count(lock) > 1);
+        map.entry(id.clone()).or_default().clone()
+    }
+
+    /// Single flight: one refresh per authorization at a time, in this process
+    /// (a mutex) and across processes (a lease in the store). A caller that saw
+    /// the record at `seen` (its `updated_at`) and finds it changed by the time
+    /// its turn comes takes the result of the refresh it waited for, even when
+    /// the provider's tokens live shorter than the margin. `None` forces one.
+    pub(crate) async fn refreshed(&self, id: &Id, seen: Option<OffsetDateTime>) -> Result<Record, Error> {
+        let lock = self.lock_for(id);
+        let _guard = lock.lock().await;
+        let holder = Id::generate().to_string();
+        let deadline = self.clock.now() + LEASE;
+        let done_meanwhile = |auth: &Record| {
+            seen.is_some_and(|seen| {
+                let refreshed = auth.updated_at != seen && auth.text("status") == "authorized";
+                refreshed || self.is_fresh(auth)
+            })
+        };
+        loop {
+            let parts = self.parts(id).await?;
+            if done_meanwhile(&parts.auth) {
+                return Ok(parts.auth);
+            }
+            let now = self.clock.now();
+            if self.store.claim_refresh(id, &holder, now, now + LEASE).await? {
+                // Read again under the lease: another process may have refreshed
+                // (and rotated the refresh token) between the read above and the claim.
+                let parts = self.parts(id).await?;
+                let result = if done_meanwhile(&parts.auth) { Ok(parts.auth) } else { self.refresh_now(parts).await };
+                let _ = self.store.release_refresh(id, &holder).await;
+                return result;
+            }
+            if now > deadline {
+                return Err(Error::Unavailable(
+                    "another process has been refreshing this authorization for too long".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub(crate) async fn refresh_now(&self, parts: Parts) -> Result<Record, Error> {
+        let (identifier, secret) = self.client_credentials(&parts.client)?;
+        let mut auth = parts.auth.clone();
+        let result = if parts.auth.text("grant_type") == "client_credentials" {
+            let vars = self.vars(&parts, &identifier, &secret);
+            self.client_credentials_grant(&parts, &identifier, &secret, &vars).await
+        } else {
+            let used = self.open_secret(&auth, "refresh_token")?;
+            let Some(used) = used else {
+                let failure = Failure::Provider(ProviderError::new(
+                    0,
+                    "no_refresh_token",
+                    Some("the provider gave no refresh token; authorize again"),
+                ));
+                let message = self.record_failure(&mut auth, &failure, "failed").await?;
+                return Err(state_error("authorization_failed", message));
+            };
+            let first = self.refresh_call(&parts, &identifier, &secret, &used).await;
+            match first {
+                Err(Failure::Provider(ref e)) if e.is_invalid_grant() || matches!(e.status, 400 | 401) => {
+                    // Another process may have rotated the refresh token meanwhile.
+                    let current =
+                        self.store.get(Kind::Authorization, &auth.id).await?.ok_or_else(|| not_found(&auth.id))?;
+                    match self.open_secret(&current, "refresh_token")? {
+                        Some(newer) if newer.expose_secret() != used.expose_secret() => {
+                            auth = current;
+                            let again = Parts { auth: auth.clone(), ..parts };
+                            self.refresh_call(&again, &identifier, &secret, &newer).await
+                        }
+                        _ => first,
+                    }
+                }
+                other => other,
+            }
+        };
+        match result {
+            Ok(tokens) => {
+                self.store_tokens(&mut auth, tokens, false).await?;
+                Ok(auth)
+            }
+            Err(Failure::TooExpensive(message)) => Err(state_error("template_too_expensive", message)),
+            Err(Failure::Transient(message)) => {
+                self.notify(
+                    &auth.id,
+                    NotificationLevel::Warning,
+                    format!("refreshing {} failed for now ({message}); it stays as it was", auth.name),
+                )
+                .await;
+                Err(Error::Unavailable(format!("the provider could not be reached to refresh the token: {message}")))
+            }
+            Err(failure) => {
+                let message = self.record_failure(&mut auth, &failure, "failed").await?;
+                Err(state_error(
+                    "authorization_failed",
+                    format!("the provider refused to refresh the token ({message}); the resource owner must authorize again"),
+                ))
+            }
+        }
+    }
+
+    /// After a 401 from the remote API: refresh now, once.
+    pub async fn refresh_after_unauthorized(&self, id: &Id) -> Result<(), Error> {
+        self.refresh(id).await.map(|_| ())
+    }
+}

@@ -1,0 +1,64 @@
+//! Notifications (docs/concepts.md §9.2): what a person should know about an
+//! authorization, raised by the flows, listed newest first.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::access::{Action, Caller};
+use crate::ports::{Clock, Notification, NotificationQuery, Store};
+use crate::service::Page;
+use crate::{timestamp, Error, Id, NotificationLevel, Record};
+
+pub struct Notifications {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Notifications {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Notifications {
+        Notifications { store, clock }
+    }
+
+    /// Raises a notification about authorization `id`. Storing it may fail;
+    /// that is logged and never fails the flow that raised it.
+    pub async fn notify(&self, id: &Id, level: NotificationLevel, message: String) {
+        let notification = Notification {
+            id: Id::generate(),
+            level,
+            authorization_id: Some(id.clone()),
+            message,
+            created_at: self.clock.now(),
+        };
+        if let Err(e) = self.store.insert_notification(&notification).await {
+            tracing::error!("a notification could not be stored: {e}");
+        }
+    }
+
+    /// One page, newest first, each naming its authorization when it still exists.
+    pub async fn list(&self, caller: &Caller, query: &NotificationQuery) -> Result<Page, Error> {
+        caller.check(Action::ReadNotifications)?;
+        let (items, total) = self.store.list_notifications(query).await?;
+        let ids: Vec<Id> = items.iter().filter_map(|n| n.authorization_id.clone()).collect();
+        let auths: HashMap<Id, Record> =
+            self.store.get_many(&ids).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+        let items = items
+            .into_iter()
+            .map(|n| {
+                let authorization = n.authorization_id.as_ref().map(|id| match auths.get(id) {
+                    Some(a) => json!({"id": id.as_str(), "namespace": a.namespace, "name": a.name}),
+                    None => json!({"id": id.as_str()}),
+                });
+                json!({
+                    "id": n.id.as_str(),
+                    "level": n.level.as_str(),
+                    "authorization": authorization,
+                    "message": n.message,
+                    "created_at": timestamp(n.created_at),
+                })
+            })
+            .collect();
+        Ok(Page { items, total, page: query.page, per_page: query.per_page })
+    }
+}
