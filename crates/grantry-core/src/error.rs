@@ -3,13 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use crate::ErrorCode;
+
 /// Messages per field path (`name`, `provider.name`, `request_token_parameters[1].key`),
 /// and the stable code when it is not `validation_failed`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct FieldErrors(pub BTreeMap<String, Vec<String>>, pub Option<&'static str>);
-
-/// The code of a template that is plainly over its render budget on save.
-pub const TOO_EXPENSIVE: &str = "template_too_expensive";
+pub struct FieldErrors(pub BTreeMap<String, Vec<String>>, pub Option<ErrorCode>);
 
 impl FieldErrors {
     pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
@@ -18,11 +17,11 @@ impl FieldErrors {
     /// Adds a message that gives the whole error the code `template_too_expensive`.
     pub fn add_too_expensive(&mut self, field: impl Into<String>, message: impl Into<String>) {
         self.add(field, message);
-        self.1 = Some(TOO_EXPENSIVE);
+        self.1 = Some(ErrorCode::TemplateTooExpensive);
     }
     /// The stable code of these errors.
-    pub fn code(&self) -> &'static str {
-        self.1.unwrap_or("validation_failed")
+    pub fn code(&self) -> ErrorCode {
+        self.1.unwrap_or(ErrorCode::ValidationFailed)
     }
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
@@ -81,7 +80,7 @@ pub enum Error {
     /// The record is not in a state that allows the operation; `code` says which
     /// (`not_authorized`, `authorization_failed`, `token_expired`, ...).
     #[error("{message}")]
-    State { code: &'static str, message: String },
+    State { code: ErrorCode, message: String },
     /// A remote provider could not be reached; nothing changed.
     #[error("{0}")]
     Unavailable(String),

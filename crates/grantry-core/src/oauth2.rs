@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 
 use crate::ports::{HttpMethod, HttpRequest, HttpResponse};
 use crate::template::{self, HostParameter, Position, RenderError};
+use crate::{AuthMethod, BodyFormat, GrantType, TokenMethod};
 
 /// A map of opened secrets that is cleared when dropped.
 struct Zeroizing(Map<String, Value>);
@@ -154,7 +155,7 @@ pub fn is_reserved(key: &str) -> bool {
 
 /// The client credentials as the provider knows them.
 pub struct ClientAuth<'a> {
-    pub method: &'a str,
+    pub method: AuthMethod,
     pub identifier: &'a str,
     pub secret: &'a str,
 }
@@ -294,7 +295,7 @@ pub fn token_request(
     let mut params: Vec<(String, String)> = Vec::new();
     match grant {
         Grant::AuthorizationCode { code, redirect_uri, code_verifier } => {
-            params.push(("grant_type".into(), "authorization_code".into()));
+            params.push(("grant_type".into(), GrantType::AuthorizationCode.as_str().into()));
             params.push(("code".into(), (*code).into()));
             params.push(("redirect_uri".into(), (*redirect_uri).into()));
             if let Some(v) = code_verifier {
@@ -306,7 +307,7 @@ pub fn token_request(
             params.push(("refresh_token".into(), (*refresh_token).into()));
         }
         Grant::ClientCredentials { scope } => {
-            params.push(("grant_type".into(), "client_credentials".into()));
+            params.push(("grant_type".into(), GrantType::ClientCredentials.as_str().into()));
             if !scope.is_empty() {
                 params.push(("scope".into(), (*scope).into()));
             }
@@ -334,14 +335,14 @@ pub fn client_authentication(
     headers: &mut Vec<(String, String)>,
 ) {
     match client.method {
-        "client_secret_basic" => {
+        AuthMethod::ClientSecretBasic => {
             let user = form_encode(client.identifier);
             let pass = form_encode(client.secret);
             let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
             headers.push(("Authorization".into(), format!("Basic {basic}")));
         }
-        "none" => params.push(("client_id".into(), client.identifier.into())),
-        _ => {
+        AuthMethod::None => params.push(("client_id".into(), client.identifier.into())),
+        AuthMethod::ClientSecretPost => {
             params.push(("client_id".into(), client.identifier.into()));
             params.push(("client_secret".into(), client.secret.into()));
         }
@@ -381,7 +382,8 @@ fn build(
 /// The custom refresh request of a provider (SPEC §4.5), rendered with `vars`
 /// (which hold `refresh_token`, `access_token` and the client's variables).
 pub fn custom_refresh_request(spec: &Value, vars: &Vars, hosts: &[HostParameter]) -> Result<HttpRequest, FlowError> {
-    let method = HttpMethod::parse(spec["method"].as_str().unwrap_or("POST"));
+    let method =
+        HttpMethod::from(TokenMethod::parse(spec["method"].as_str().unwrap_or_default()).unwrap_or(TokenMethod::Post));
     let url = vars.render_url("refresh_request.url", spec["url"].as_str().unwrap_or(""), hosts)?;
     let params = render_pairs("refresh_request.parameters", &spec["parameters"], vars, Position::Request)?;
     let mut headers: Vec<(String, String)> = vec![("Accept".into(), "application/json".into())];
@@ -389,7 +391,8 @@ pub fn custom_refresh_request(spec: &Value, vars: &Vars, hosts: &[HostParameter]
         headers.retain(|(hk, _)| !hk.eq_ignore_ascii_case(&k));
         headers.push((k, v));
     }
-    if method == HttpMethod::Post && spec["body_format"].as_str() == Some("json") {
+    let format = BodyFormat::parse(spec["body_format"].as_str().unwrap_or_default()).unwrap_or(BodyFormat::Form);
+    if method == HttpMethod::Post && format == BodyFormat::Json {
         let body: Map<String, Value> = params.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
         headers.push(("Content-Type".into(), "application/json".into()));
         let url = append_query(&url, &[])?;
@@ -683,7 +686,7 @@ mod tests {
     fn token_requests_follow_the_method_and_client_authentication() {
         let p = provider(HttpMethod::Post);
         let grant = Grant::AuthorizationCode { code: "c0de", redirect_uri: "http://x/cb", code_verifier: Some("v") };
-        let client = ClientAuth { method: "client_secret_basic", identifier: "id:1", secret: "s&2" };
+        let client = ClientAuth { method: AuthMethod::ClientSecretBasic, identifier: "id:1", secret: "s&2" };
         let extra = vec![("audience".to_owned(), "api".to_owned()), ("code".to_owned(), "ignored".to_owned())];
         let req = token_request(&p, &client, &grant, &extra, &[("X-Tenant".into(), "acme".into())], &vars()).unwrap();
         assert_eq!(req.url, "https://acme.example.com/oauth/token");
@@ -699,7 +702,7 @@ mod tests {
         assert!(!format!("{req:?}").contains("c0de"));
 
         let get = provider(HttpMethod::Get);
-        let client = ClientAuth { method: "client_secret_post", identifier: "id", secret: "sec" };
+        let client = ClientAuth { method: AuthMethod::ClientSecretPost, identifier: "id", secret: "sec" };
         let req =
             token_request(&get, &client, &Grant::RefreshToken { refresh_token: "r1" }, &[], &[], &vars()).unwrap();
         assert!(req.body.is_none());

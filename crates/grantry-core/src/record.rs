@@ -7,7 +7,10 @@ use std::fmt;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use crate::{AuthorizationType, Kind, ProviderType, RecordType, Status};
+use crate::{
+    AuthMethod, AuthorizationType, GrantType, Kind, Pkce, ProviderType, RecordType, RefreshStrategy, SignatureMethod,
+    Status, TokenMethod,
+};
 
 /// An opaque record id (a UUID v7, so ids sort by creation).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -103,6 +106,24 @@ impl Record {
     /// A field holding a value of a closed set, or its default when unset or unknown.
     pub fn choice<T: Copy>(&self, field: &str, parse: fn(&str) -> Option<T>, default: T) -> T {
         parse(self.text(field)).unwrap_or(default)
+    }
+    pub fn grant_type(&self) -> GrantType {
+        self.choice("grant_type", GrantType::parse, GrantType::AuthorizationCode)
+    }
+    pub fn refresh_strategy(&self) -> RefreshStrategy {
+        self.choice("refresh_token_strategy", RefreshStrategy::parse, RefreshStrategy::None)
+    }
+    pub fn pkce(&self) -> Pkce {
+        self.choice("pkce", Pkce::parse, Pkce::Auto)
+    }
+    pub fn token_method(&self) -> TokenMethod {
+        self.choice("token_method", TokenMethod::parse, TokenMethod::Post)
+    }
+    pub fn auth_method(&self) -> AuthMethod {
+        self.choice("token_endpoint_auth_method", AuthMethod::parse, AuthMethod::ClientSecretPost)
+    }
+    pub fn signature_method(&self) -> SignatureMethod {
+        self.choice("signature_method", SignatureMethod::parse, SignatureMethod::HmacSha1)
     }
     pub fn text(&self, field: &str) -> &str {
         match field {

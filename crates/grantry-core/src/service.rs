@@ -9,7 +9,7 @@ use std::sync::Arc;
 use secrecy::ExposeSecret;
 use serde_json::{json, Map, Value};
 
-use crate::access::{self, Action, Role};
+use crate::access::{self, Action, Caller, Role};
 use crate::filter::{Condition, ListQuery};
 use crate::input::{self, json_type, Input};
 use crate::ports::{seal_context, Clock, Sealer, Store, StoreError};
@@ -28,8 +28,8 @@ impl Saving {
     }
 }
 use crate::{
-    timestamp, AuthorizationType, Error, FieldErrors, FieldType, Id, Kind, NaturalKey, Placement, ProviderType, Record,
-    RecordType, Referrer, Status, TEMPLATE_SCOPE,
+    timestamp, AuthorizationType, Error, FieldErrors, FieldType, Id, Kind, NaturalKey, Origin, Placement, ProviderType,
+    Record, RecordType, Referrer, RefreshStrategy, Status, TEMPLATE_SCOPE,
 };
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -96,32 +96,42 @@ impl Records {
 
     // ---- the operations ---------------------------------------------------
 
-    /// Creates a record (and the new records it carries inline) for a caller of `role`.
-    pub async fn create(&self, kind: Kind, body: &Value, role: Role) -> Result<Value, Error> {
-        let record = self.create_record(kind, body_object(body)?, &Saving::new(role)).await?;
+    /// Creates a record (and the new records it carries inline).
+    pub async fn create(&self, caller: &Caller, kind: Kind, body: &Value) -> Result<Value, Error> {
+        caller.check(Action::Write)?;
+        let record = self.create_record(kind, body_object(body)?, &Saving::new(caller.role)).await?;
         self.view(record).await
     }
 
-    pub async fn get(&self, kind: Kind, id: &Id) -> Result<Value, Error> {
+    pub async fn get(&self, caller: &Caller, kind: Kind, id: &Id) -> Result<Value, Error> {
+        caller.check(Action::Read(kind))?;
+        self.view_of(kind, id).await
+    }
+
+    /// A record as the API shows it, for the domain's own answers (after a flow step).
+    pub(crate) async fn view_of(&self, kind: Kind, id: &Id) -> Result<Value, Error> {
         let record = self.fetch(kind, id).await?;
         self.view(record).await
     }
 
-    /// Changes a record for a caller of `role`.
-    pub async fn patch(&self, kind: Kind, id: &Id, body: &Value, role: Role) -> Result<Value, Error> {
+    /// Changes a record.
+    pub async fn patch(&self, caller: &Caller, kind: Kind, id: &Id, body: &Value) -> Result<Value, Error> {
+        caller.check(Action::Write)?;
         let existing = self.fetch(kind, id).await?;
-        let (record, _) = self.patch_record(existing, body_object(body)?, &Saving::new(role)).await?;
+        let (record, _) = self.patch_record(existing, body_object(body)?, &Saving::new(caller.role)).await?;
         self.view(record).await
     }
 
-    pub async fn list(&self, kind: Kind, query: &ListQuery) -> Result<Page, Error> {
+    pub async fn list(&self, caller: &Caller, kind: Kind, query: &ListQuery) -> Result<Page, Error> {
+        caller.check(Action::Read(kind))?;
         let (records, total) = self.store.list(kind, query).await?;
         let ctx = self.context(&records).await?;
         let items = records.iter().map(|r| view(r, &ctx)).collect();
         Ok(Page { items, total, page: query.page, per_page: query.per_page })
     }
 
-    pub async fn delete(&self, kind: Kind, id: &Id) -> Result<(), Error> {
+    pub async fn delete(&self, caller: &Caller, kind: Kind, id: &Id) -> Result<(), Error> {
+        caller.check(Action::Write)?;
         let record = self.fetch(kind, id).await?;
         if is_template_scope(&record) {
             let ctx = self.context(std::slice::from_ref(&record)).await?;
@@ -135,19 +145,22 @@ impl Records {
 
     /// Deletes the selected records; the `{{scope}}` scopes of providers that
     /// stay are skipped, as they leave only with their provider.
-    pub async fn delete_many(&self, kind: Kind, selection: &Selection) -> Result<u64, Error> {
+    pub async fn delete_many(&self, caller: &Caller, kind: Kind, selection: &Selection) -> Result<u64, Error> {
+        caller.check(Action::Write)?;
         let records: Vec<Record> =
             self.select(kind, selection).await?.into_iter().filter(|r| !is_template_scope(r)).collect();
         self.delete_records(records).await
     }
 
-    pub async fn export(&self, kind: Kind, selection: &Selection) -> Result<Vec<Value>, Error> {
+    pub async fn export(&self, caller: &Caller, kind: Kind, selection: &Selection) -> Result<Vec<Value>, Error> {
+        caller.check(Action::Export)?;
         let records = self.select(kind, selection).await?;
         let ctx = self.context(&records).await?;
         Ok(records.iter().map(|r| export_view(r, &ctx)).collect())
     }
 
-    pub async fn import(&self, kind: Kind, body: &Value, role: Role) -> Result<ImportReport, Error> {
+    pub async fn import(&self, caller: &Caller, kind: Kind, body: &Value) -> Result<ImportReport, Error> {
+        caller.check(Action::Write)?;
         let Value::Array(items) = body else {
             return Err(Error::BadRequest(format!(
                 "an import is a JSON list of records (as export gives), not {}",
@@ -156,7 +169,7 @@ impl Records {
         };
         let mut report = ImportReport::default();
         // One budget for trying the templates of every record of the import.
-        let saving = Saving::new(role);
+        let saving = Saving::new(caller.role);
         for (index, item) in items.iter().enumerate() {
             match self.import_one(kind, item, &saving).await {
                 Ok(Saved::Created) => report.created += 1,
@@ -190,7 +203,7 @@ impl Records {
                 data: Map::new(),
                 refs,
                 secrets: BTreeMap::new(),
-                origin: "default".to_owned(),
+                origin: Origin::Default.as_str().to_owned(),
                 created_at: now,
                 updated_at: now,
             };
@@ -771,7 +784,7 @@ fn template_scope(provider: &Record) -> Record {
         data,
         refs: BTreeMap::from([("provider".to_owned(), vec![provider.id.clone()])]),
         secrets: BTreeMap::new(),
-        origin: "default".into(),
+        origin: Origin::Default.as_str().to_owned(),
         created_at: provider.created_at,
         updated_at: provider.updated_at,
     }
@@ -930,7 +943,7 @@ fn validate(record: &Record, ctx: &Context) -> FieldErrors {
     let referenced = |field: &str| record.reference(field).and_then(|id| ctx.get(id));
     match record.kind {
         Kind::Provider if record.provider_type() == Some(ProviderType::OAuth2) => {
-            let custom = record.text("refresh_token_strategy") == "custom";
+            let custom = record.refresh_strategy() == RefreshStrategy::Custom;
             let has_request = record.data.get("refresh_request").is_some_and(Value::is_object);
             if custom && !has_request {
                 errors.add("refresh_request", "is required when refresh_token_strategy is custom");

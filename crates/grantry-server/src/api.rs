@@ -1,4 +1,4 @@
-//! The REST API of the record kinds (SPEC §2). Handlers only translate HTTP to
+//! The REST API of the record kinds (docs/concepts.md §2). Handlers only translate HTTP to
 //! calls of the record service and back.
 
 use std::sync::Arc;
@@ -20,10 +20,15 @@ use grantry_core::access::Caller;
 
 type ApiResult = Result<Response, ApiError>;
 
-pub async fn list(State(state): State<AppState>, Path(kind): Path<String>, QueryPairs(pairs): QueryPairs) -> ApiResult {
+pub async fn list(
+    State(state): State<AppState>,
+    Path(kind): Path<String>,
+    Extension(caller): Extension<Arc<Caller>>,
+    QueryPairs(pairs): QueryPairs,
+) -> ApiResult {
     let kind = extract::kind(&kind)?;
     let query = parse_list_query(kind, &pairs)?;
-    let page = state.records.list(kind, &query).await?;
+    let page = state.records.list(&caller, kind, &query).await?;
     Ok(Json(json!({"items": page.items, "total": page.total, "page": page.page, "per_page": page.per_page}))
         .into_response())
 }
@@ -35,13 +40,17 @@ pub async fn create(
     JsonBody(body): JsonBody,
 ) -> ApiResult {
     let kind = extract::kind(&kind)?;
-    let record = state.records.create(kind, &body, caller.role).await?;
+    let record = state.records.create(&caller, kind, &body).await?;
     Ok((StatusCode::CREATED, Json(record)).into_response())
 }
 
-pub async fn show(State(state): State<AppState>, Path((kind, id)): Path<(String, String)>) -> ApiResult {
+pub async fn show(
+    State(state): State<AppState>,
+    Path((kind, id)): Path<(String, String)>,
+    Extension(caller): Extension<Arc<Caller>>,
+) -> ApiResult {
     let kind = extract::kind(&kind)?;
-    Ok(Json(state.records.get(kind, &extract::id(id)).await?).into_response())
+    Ok(Json(state.records.get(&caller, kind, &extract::id(id)).await?).into_response())
 }
 
 pub async fn update(
@@ -51,13 +60,17 @@ pub async fn update(
     JsonBody(body): JsonBody,
 ) -> ApiResult {
     let kind = extract::kind(&kind)?;
-    Ok(Json(state.records.patch(kind, &extract::id(id), &body, caller.role).await?).into_response())
+    Ok(Json(state.records.patch(&caller, kind, &extract::id(id), &body).await?).into_response())
 }
 
-pub async fn delete(State(state): State<AppState>, Path((kind, id)): Path<(String, String)>) -> ApiResult {
+pub async fn delete(
+    State(state): State<AppState>,
+    Path((kind, id)): Path<(String, String)>,
+    Extension(caller): Extension<Arc<Caller>>,
+) -> ApiResult {
     let kind = extract::kind(&kind)?;
-    // Authorizations are cancelled (tokens revoked) before they go: SPEC §4.6.
-    state.flows.delete(kind, &extract::id(id)).await?;
+    // Authorizations are cancelled (tokens revoked) before they go: docs/concepts.md §4.6.
+    state.flows.delete(&caller, kind, &extract::id(id)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -89,18 +102,24 @@ fn selection(kind: Kind, body: &Value, empty_means_all: bool) -> Result<Selectio
 pub async fn delete_many(
     State(state): State<AppState>,
     Path(kind): Path<String>,
+    Extension(caller): Extension<Arc<Caller>>,
     JsonBody(body): JsonBody,
 ) -> ApiResult {
     let kind = extract::kind(&kind)?;
     let selection = selection(kind, &body, false)?;
-    let deleted = state.flows.delete_many(kind, &selection).await?;
+    let deleted = state.flows.delete_many(&caller, kind, &selection).await?;
     Ok(Json(json!({"deleted": deleted})).into_response())
 }
 
-pub async fn export(State(state): State<AppState>, Path(kind): Path<String>, JsonBody(body): JsonBody) -> ApiResult {
+pub async fn export(
+    State(state): State<AppState>,
+    Path(kind): Path<String>,
+    Extension(caller): Extension<Arc<Caller>>,
+    JsonBody(body): JsonBody,
+) -> ApiResult {
     let kind = extract::kind(&kind)?;
     let selection = selection(kind, &body, true)?;
-    Ok(Json(state.records.export(kind, &selection).await?).into_response())
+    Ok(Json(state.records.export(&caller, kind, &selection).await?).into_response())
 }
 
 pub async fn import(
@@ -110,7 +129,7 @@ pub async fn import(
     JsonBody(body): JsonBody,
 ) -> ApiResult {
     let kind = extract::kind(&kind)?;
-    let report = state.records.import(kind, &body, caller.role).await?;
+    let report = state.records.import(&caller, kind, &body).await?;
     let failed: Vec<Value> =
         report.failed.iter().map(|(index, error)| json!({"index": index, "error": error_object(error)})).collect();
     Ok(Json(json!({

@@ -2,7 +2,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use grantry_core::Error;
+use grantry_core::{Error, ErrorCode};
 use serde_json::{json, Value};
 
 /// An error on its way out as `{"error": {"code", "message", ...}}`.
@@ -17,19 +17,19 @@ impl From<Error> for ApiError {
 
 /// Status and stable code of each error. Codes are documented in the README;
 /// a test pins this table.
-pub fn status_and_code(e: &Error) -> (StatusCode, &'static str) {
+pub fn status_and_code(e: &Error) -> (StatusCode, ErrorCode) {
     match e {
         Error::Validation(fields) => (StatusCode::UNPROCESSABLE_ENTITY, fields.code()),
-        Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-        Error::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
-        Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-        Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
-        Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-        Error::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
-        Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-        Error::State { code, .. } => (StatusCode::CONFLICT, code),
-        Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "provider_unavailable"),
-        Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        Error::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+        Error::Conflict { .. } => (StatusCode::CONFLICT, ErrorCode::Conflict),
+        Error::BadRequest(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadRequest),
+        Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized),
+        Error::Forbidden(_) => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
+        Error::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyRequests),
+        Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge),
+        Error::State { code, .. } => (StatusCode::CONFLICT, *code),
+        Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::ProviderUnavailable),
+        Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
     }
 }
 
@@ -93,17 +93,18 @@ mod tests {
             (Error::Forbidden(String::new()), 403, "forbidden"),
             (Error::TooManyRequests { message: String::new(), retry_after: 1 }, 429, "too_many_requests"),
             (
-                Error::Validation(FieldErrors(Default::default(), Some("template_too_expensive"))),
+                Error::Validation(FieldErrors(Default::default(), Some(ErrorCode::TemplateTooExpensive))),
                 422,
                 "template_too_expensive",
             ),
             (Error::PayloadTooLarge(String::new()), 413, "payload_too_large"),
-            (Error::State { code: "token_expired", message: String::new() }, 409, "token_expired"),
+            (Error::State { code: ErrorCode::TokenExpired, message: String::new() }, 409, "token_expired"),
             (Error::Unavailable(String::new()), 503, "provider_unavailable"),
             (Error::Internal(String::new()), 500, "internal"),
         ];
         for (error, status, code) in cases {
-            assert_eq!(status_and_code(&error), (StatusCode::from_u16(status).unwrap_or_default(), code));
+            let (got_status, got_code) = status_and_code(&error);
+            assert_eq!((got_status, got_code.as_str()), (StatusCode::from_u16(status).unwrap_or_default(), code));
         }
     }
 }

@@ -24,7 +24,7 @@ use grantry_core::flows::Flows;
 use grantry_core::ports::Clock;
 use grantry_core::service::Records;
 use grantry_core::tokens::ApiTokens;
-use grantry_core::Error;
+use grantry_core::{Error, ErrorCode};
 use serde_json::json;
 
 use crate::error::ApiError;
@@ -113,7 +113,7 @@ async fn not_found(req: Request) -> ApiError {
 }
 
 async fn method_not_allowed(req: Request) -> Response {
-    let body = json!({"error": {"code": "method_not_allowed", "message": format!("{} is not allowed on {}", req.method(), req.uri().path())}});
+    let body = json!({"error": {"code": ErrorCode::MethodNotAllowed, "message": format!("{} is not allowed on {}", req.method(), req.uri().path())}});
     (axum::http::StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
 }
 

@@ -23,6 +23,7 @@ type ApiResult = Result<Response, ApiError>;
 pub async fn authorize(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Extension(caller): Extension<Arc<Caller>>,
     MaybeJsonBody(body): MaybeJsonBody,
 ) -> ApiResult {
     let body = body.unwrap_or(Value::Null);
@@ -41,7 +42,7 @@ pub async fn authorize(
         }
     };
     let start = Start { return_to: return_to.as_deref(), binding: None };
-    match state.flows.authorize(&Id::from_string(id), &start).await? {
+    match state.flows.authorize(&caller, &Id::from_string(id), &start).await? {
         Authorized::Redirect(url) => Ok(Json(json!({"authorize_url": url})).into_response()),
         Authorized::Record(record) => Ok(Json(record).into_response()),
     }
@@ -151,12 +152,20 @@ fn page(status: StatusCode, title: &str, message: &str) -> Response {
     response
 }
 
-pub async fn token(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
-    Ok(token_response(state.flows.fresh_token(&Id::from_string(id)).await?))
+pub async fn token(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Extension(caller): Extension<Arc<Caller>>,
+) -> ApiResult {
+    Ok(token_response(state.flows.fresh_token(&caller, &Id::from_string(id)).await?))
 }
 
-pub async fn token_by_key(State(state): State<AppState>, Path((namespace, name)): Path<(String, String)>) -> ApiResult {
-    Ok(token_response(state.flows.fresh_token_by_key(&namespace, &name).await?))
+pub async fn token_by_key(
+    State(state): State<AppState>,
+    Path((namespace, name)): Path<(String, String)>,
+    Extension(caller): Extension<Arc<Caller>>,
+) -> ApiResult {
+    Ok(token_response(state.flows.fresh_token_by_key(&caller, &namespace, &name).await?))
 }
 
 /// The token as JSON; caches on the way must not keep it.
@@ -165,12 +174,20 @@ fn token_response(token: FreshToken) -> Response {
     (headers, token.json().to_owned()).into_response()
 }
 
-pub async fn refresh(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
-    Ok(Json(state.flows.refresh(&Id::from_string(id)).await?).into_response())
+pub async fn refresh(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Extension(caller): Extension<Arc<Caller>>,
+) -> ApiResult {
+    Ok(Json(state.flows.refresh(&caller, &Id::from_string(id)).await?).into_response())
 }
 
-pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
-    Ok(Json(state.flows.cancel(&Id::from_string(id)).await?).into_response())
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Extension(caller): Extension<Arc<Caller>>,
+) -> ApiResult {
+    Ok(Json(state.flows.cancel(&caller, &Id::from_string(id)).await?).into_response())
 }
 
 pub async fn notifications(
@@ -209,9 +226,14 @@ pub async fn notifications(
 }
 
 /// `{"method", "url", "headers", "body"}` -> the headers and query parameters to add.
-pub async fn sign(State(state): State<AppState>, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult {
+pub async fn sign(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Extension(caller): Extension<Arc<Caller>>,
+    JsonBody(body): JsonBody,
+) -> ApiResult {
     let input = sign_input(&body)?;
-    let applied = state.flows.sign(&Id::from_string(id), &input).await?;
+    let applied = state.flows.sign(&caller, &Id::from_string(id), &input).await?;
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(applied.to_json())).into_response())
 }
 

@@ -3,7 +3,7 @@
 
 use grantry_core::filter::{Op, MAX_PER_PAGE};
 use grantry_core::schema::kind_schema;
-use grantry_core::Kind;
+use grantry_core::{ErrorCode, Kind, NotificationLevel};
 use serde_json::{json, Map, Value};
 
 /// Every (method, path) the API serves; `router()` and the tests use it too.
@@ -126,31 +126,6 @@ fn bearer_responses() -> [(&'static str, Value); 3] {
     ]
 }
 
-/// Every stable error code (README, "Errors").
-const ERROR_CODES: &[&str] = &[
-    "validation_failed",
-    "template_too_expensive",
-    "not_found",
-    "conflict",
-    "unauthorized",
-    "forbidden",
-    "too_many_requests",
-    "bad_request",
-    "payload_too_large",
-    "method_not_allowed",
-    "not_authorized",
-    "authorization_failed",
-    "token_expired",
-    "refresh_not_supported",
-    "not_supported",
-    "client_incomplete",
-    "provider_misconfigured",
-    "connection_misconfigured",
-    "destination_refused",
-    "provider_unavailable",
-    "internal",
-];
-
 fn schema_name(kind: Kind) -> String {
     kind.title().replace([' ', '.'], "")
 }
@@ -191,7 +166,7 @@ pub fn document(server_url: &str) -> Value {
     schemas.insert(
         "ErrorObject".into(),
         json!({"type": "object", "required": ["code", "message"], "properties": {
-        "code": {"type": "string", "enum": ERROR_CODES},
+        "code": {"type": "string", "enum": ErrorCode::NAMES},
         "message": {"type": "string"},
         "fields": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
         "referrers": {"type": "array", "items": {"type": "object"}}}}),
@@ -274,7 +249,7 @@ fn oauth_paths() -> Vec<(&'static str, Value)> {
             json!({"get": {
             "operationId": "list_notifications", "tags": ["notifications"], "summary": "What happened to authorizations, newest first",
             "parameters": [{"name": "authorization", "in": "query", "schema": {"type": "string"}},
-                           {"name": "level", "in": "query", "schema": {"type": "string", "enum": ["info", "warning", "error"]}},
+                           {"name": "level", "in": "query", "schema": {"type": "string", "enum": NotificationLevel::NAMES}},
                            {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
                            {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE}}],
             "responses": with_401(json!({"200": json_response("One page", json!({"type": "object", "properties": {

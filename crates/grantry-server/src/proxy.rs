@@ -4,11 +4,15 @@
 //! authorization once and retries once (the request body is kept in memory,
 //! at most 1 MiB, so it can be replayed).
 
+use std::sync::Arc;
+
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
+use axum::Extension;
 use futures_util::StreamExt as _;
+use grantry_core::access::Caller;
 use grantry_core::flows::{is_forwarded_header, ProxyInput};
 use grantry_core::ports::{HttpRequest, SendError};
 use grantry_core::{Error, Id};
@@ -41,7 +45,7 @@ async fn send(state: &AppState, request: HttpRequest) -> Result<reqwest::Respons
     state.outbound.start(request).await.map_err(|e| {
         ApiError(match e {
             SendError::Transient(m) => Error::Unavailable(format!("the remote API could not be reached: {m}")),
-            SendError::Refused(m) => Error::State { code: "destination_refused", message: m },
+            SendError::Refused(m) => Error::State { code: grantry_core::ErrorCode::DestinationRefused, message: m },
         })
     })
 }
@@ -49,6 +53,7 @@ async fn send(state: &AppState, request: HttpRequest) -> Result<reqwest::Respons
 pub async fn forward(
     State(state): State<AppState>,
     Path(params): Path<Vec<(String, String)>>,
+    Extension(caller): Extension<Arc<Caller>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -69,15 +74,12 @@ pub async fn forward(
         body: body.to_vec(),
     };
     let id = Id::from_string(id);
-    let prepared = state.flows.prepare_proxy(&id, &input).await?;
+    let prepared = state.flows.prepare_proxy(&caller, &id, &input).await?;
+    let refreshable = prepared.refreshable.clone();
     let mut response = send(&state, prepared.request).await?;
-    if response.status() == reqwest::StatusCode::UNAUTHORIZED {
-        if let Some(auth) = prepared.refreshable {
-            if state.flows.refresh_after_unauthorized(&auth).await.is_ok() {
-                let again = state.flows.prepare_proxy(&id, &input).await?;
-                response = send(&state, again.request).await?;
-            }
-        }
+    let status = response.status().as_u16();
+    if let Some(again) = state.flows.retry_proxied(&caller, &id, &input, refreshable.as_ref(), status).await? {
+        response = send(&state, again.request).await?;
     }
     let mut builder = Response::builder().status(response.status().as_u16());
     for (name, value) in response.headers() {

@@ -6,6 +6,7 @@ use std::fmt;
 use serde_json::{json, Map, Value};
 
 use super::{check_usable, types, Flows};
+use crate::access::{Action, Caller};
 use crate::{Error, Id, Record};
 
 /// A request an integration wants Grantry to authorize.
@@ -58,7 +59,8 @@ pub(crate) struct Outgoing<'a> {
 impl Flows {
     /// What to add to a request so that the remote API accepts it on behalf of
     /// this authorization, whatever its type (docs/concepts.md §7.1).
-    pub async fn sign(&self, id: &Id, input: &SignInput) -> Result<Applied, Error> {
+    pub async fn sign(&self, caller: &Caller, id: &Id, input: &SignInput) -> Result<Applied, Error> {
+        caller.check(Action::UseSecret)?;
         let url = url::Url::parse(&input.url)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https"))

@@ -5,6 +5,7 @@
 use crate::oauth2::STANDARD_POINTERS;
 use crate::template::Position;
 use crate::NotificationLevel;
+use crate::{RefreshStrategy, Status};
 use secrecy::SecretString;
 
 use base64::Engine as _;
@@ -129,7 +130,7 @@ impl Flows {
             vars.set_secret("access_token", access);
         }
         vars.set("token_type", parts.auth.text("token_type"));
-        if parts.provider.text("refresh_token_strategy") == "custom" {
+        if parts.provider.refresh_strategy() == RefreshStrategy::Custom {
             let spec = parts.provider.data.get("refresh_request").cloned().unwrap_or(Value::Null);
             let hosts = provider_settings(&parts.provider).hosts;
             let request = oauth2::custom_refresh_request(&spec, &vars, &hosts).map_err(Failure::from)?;
@@ -175,7 +176,7 @@ impl Flows {
     ) -> Result<TokenSet, Failure> {
         let settings = provider_settings(&parts.provider);
         let client = ClientAuth {
-            method: parts.provider.text("token_endpoint_auth_method"),
+            method: parts.provider.auth_method(),
             identifier: identifier.expose_secret(),
             secret: secret.expose_secret(),
         };
@@ -262,7 +263,7 @@ impl Flows {
             auth.data.insert("authorized_at".into(), json!(timestamp(now)));
         }
         auth.data.remove("last_error");
-        set_status(auth, "authorized");
+        set_status(auth, Status::Authorized);
         auth.updated_at = now;
         self.save(auth).await
     }
@@ -274,7 +275,7 @@ impl Flows {
         &self,
         auth: &mut Record,
         failure: &Failure,
-        status: &str,
+        status: Status,
     ) -> Result<String, Error> {
         let failure = failure.clone().scrubbed(&self.scrubber(&[&*auth]).await);
         auth.data.insert("last_error".into(), failure.to_json());
@@ -285,7 +286,7 @@ impl Flows {
         let note = format!(
             "authorization {} {}: {message}",
             label_of(auth),
-            if status == "failed" { "failed" } else { "was not granted" },
+            if status == Status::Failed { "failed" } else { "was not granted" },
         );
         self.notify(&auth.id, NotificationLevel::Error, note).await;
         Ok(message)

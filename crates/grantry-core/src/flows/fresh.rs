@@ -4,6 +4,7 @@
 
 use super::{check_usable, not_found};
 use crate::NotificationLevel;
+use crate::{GrantType, RefreshStrategy};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +14,9 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 use super::{set_status, state_error, Flows, Parts};
+use crate::access::{Action, Caller};
 use crate::oauth2::{self, Freshness};
+use crate::ErrorCode;
 use crate::{AuthorizationType, Error, Id, Kind, NaturalKey, Record, Status};
 
 /// A usable access token and the answer of the fresh-token endpoint, built
@@ -65,12 +68,19 @@ pub(crate) struct Cached {
 pub(crate) const CACHE_TTL: Duration = Duration::from_secs(1);
 
 pub(crate) fn can_refresh(parts: &Parts) -> bool {
-    parts.auth.text("grant_type") == "client_credentials" || parts.provider.text("refresh_token_strategy") != "none"
+    parts.auth.grant_type() == GrantType::ClientCredentials
+        || parts.provider.refresh_strategy() != RefreshStrategy::None
 }
 
 impl Flows {
     /// A usable access token: refreshed first when it expires within the margin.
-    pub async fn fresh_token(&self, id: &Id) -> Result<FreshToken, Error> {
+    pub async fn fresh_token(&self, caller: &Caller, id: &Id) -> Result<FreshToken, Error> {
+        caller.check(Action::UseSecret)?;
+        self.token(id).await
+    }
+
+    /// `fresh_token` for the domain's own use (applying an authorization).
+    pub(crate) async fn token(&self, id: &Id) -> Result<FreshToken, Error> {
         let cached = self.cache.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned();
         let auth = match cached {
             Some(c) if c.at.elapsed() < CACHE_TTL => match c.view {
@@ -109,7 +119,8 @@ impl Flows {
         self.cache.write().unwrap_or_else(|p| p.into_inner()).remove(id);
     }
 
-    pub async fn fresh_token_by_key(&self, namespace: &str, name: &str) -> Result<FreshToken, Error> {
+    pub async fn fresh_token_by_key(&self, caller: &Caller, namespace: &str, name: &str) -> Result<FreshToken, Error> {
+        caller.check(Action::UseSecret)?;
         let key = NaturalKey::Namespaced { namespace: namespace.trim().to_owned(), name: name.trim().to_owned() };
         let auth = self
             .store
@@ -122,7 +133,7 @@ impl Flows {
     pub(crate) async fn serve_fresh(&self, auth: Record) -> Result<FreshToken, Error> {
         if auth.authorization_type() != Some(AuthorizationType::OAuth2) {
             return Err(state_error(
-                "not_supported",
+                ErrorCode::NotSupported,
                 format!(
                     "a {} authorization has no bearer token to hand out; use sign or a connection's proxy",
                     auth.rtype
@@ -147,7 +158,7 @@ impl Flows {
             },
             Freshness::Expired => {
                 let mut auth = auth;
-                set_status(&mut auth, "expired");
+                set_status(&mut auth, Status::Expired);
                 auth.updated_at = now;
                 self.save(&auth).await?;
                 self.notify(
@@ -159,14 +170,17 @@ impl Flows {
                     ),
                 )
                 .await;
-                Err(state_error("token_expired", "the access token expired and cannot be refreshed; authorize again"))
+                Err(state_error(
+                    ErrorCode::TokenExpired,
+                    "the access token expired and cannot be refreshed; authorize again",
+                ))
             }
         }
     }
 
     pub(crate) fn token_view(&self, auth: &Record) -> Result<FreshToken, Error> {
         let token = self.open_secret(auth, "access_token")?.ok_or_else(|| {
-            state_error("not_authorized", "the authorization holds no access token; authorize it first")
+            state_error(ErrorCode::NotAuthorized, "the authorization holds no access token; authorize it first")
         })?;
         let token_type = match auth.text("token_type") {
             t if t.is_empty() || t.eq_ignore_ascii_case("bearer") => "Bearer".to_owned(),
@@ -190,7 +204,7 @@ impl Flows {
 
     pub(crate) fn is_fresh(&self, auth: &Record) -> bool {
         let expires_at = auth.data.get("expires_at").and_then(Value::as_str).and_then(crate::parse_timestamp);
-        auth.text("status") == "authorized"
+        auth.status() == Status::Authorized
             && oauth2::freshness(expires_at, self.clock.now(), self.settings.refresh_margin, true) == Freshness::Fresh
     }
 }

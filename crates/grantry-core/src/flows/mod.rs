@@ -11,6 +11,7 @@ mod proxy;
 mod refresh;
 mod types;
 
+use crate::Pkce;
 pub use apply::{Applied, SignInput};
 use fresh::Cached;
 pub use fresh::FreshToken;
@@ -23,12 +24,14 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
+use crate::access::{Action, Caller};
 use crate::notifications::Notifications;
 use crate::oauth2::{self, ProviderSettings, Vars};
 use crate::ports::{seal_context, Clock, HttpMethod, HttpSend, Sealer, Store};
 use crate::scrub::Scrubber;
 use crate::service::{label, Records};
 use crate::template::{HostParameter, Position};
+use crate::ErrorCode;
 use crate::{AuthorizationType, Error, Id, Kind, NotificationLevel, Record, Status};
 
 pub struct FlowSettings {
@@ -84,7 +87,7 @@ pub struct Flows {
     cache: std::sync::RwLock<HashMap<Id, Cached>>,
 }
 
-pub(crate) fn state_error(code: &'static str, message: impl Into<String>) -> Error {
+pub(crate) fn state_error(code: ErrorCode, message: impl Into<String>) -> Error {
     Error::State { code, message: message.into() }
 }
 
@@ -117,7 +120,8 @@ impl Flows {
     // ---- entry points: each dispatches to its type's module ----------------
 
     /// Starts a grant, the way the authorization's type does it.
-    pub async fn authorize(&self, id: &Id, start: &Start<'_>) -> Result<Authorized, Error> {
+    pub async fn authorize(&self, caller: &Caller, id: &Id, start: &Start<'_>) -> Result<Authorized, Error> {
+        caller.check(Action::Flow)?;
         if let Some(url) = start.return_to {
             self.check_return_to(url)?;
         }
@@ -125,8 +129,10 @@ impl Flows {
         types::of_record(&auth)?.authorize(self, auth, start).await
     }
 
-    /// Handles the provider's redirect back. An unknown, used or expired state
-    /// is an error and changes nothing. `binding` is the flow cookie the
+    /// Handles the provider's redirect back. It has no `Caller`: the browser
+    /// of the resource owner is authenticated by the state it carries, which
+    /// works once. An unknown, used or expired state is an error and changes
+    /// nothing. `binding` is the flow cookie the
     /// browser sent, if any: a request started from the UI completes only in
     /// the browser session that started it.
     pub async fn callback(&self, params: &[(String, String)], binding: Option<&str>) -> Result<CallbackOutcome, Error> {
@@ -142,10 +148,15 @@ impl Flows {
     }
 
     /// Ends a grant and answers the authorization as it is afterwards.
-    pub async fn cancel(&self, id: &Id) -> Result<Value, Error> {
+    pub async fn cancel(&self, caller: &Caller, id: &Id) -> Result<Value, Error> {
+        caller.check(Action::Flow)?;
+        self.cancel_now(id).await
+    }
+
+    async fn cancel_now(&self, id: &Id) -> Result<Value, Error> {
         let auth = self.authorization(id).await?;
         types::of_record(&auth)?.cancel(self, auth).await?;
-        self.records.get(Kind::Authorization, id).await
+        self.records.view_of(Kind::Authorization, id).await
     }
 
     // ---- fresh token, refresh ---------------------------------------------
@@ -158,8 +169,9 @@ impl Flows {
         Ok(())
     }
 
-    /// Deletes records; authorizations are cancelled first (SPEC §4.6).
-    pub async fn delete(&self, kind: Kind, id: &Id) -> Result<(), Error> {
+    /// Deletes records; authorizations are cancelled first (docs/concepts.md §4.6).
+    pub async fn delete(&self, caller: &Caller, kind: Kind, id: &Id) -> Result<(), Error> {
+        caller.check(Action::Write)?;
         self.forget(id);
         if kind == Kind::Authorization
             && self
@@ -168,22 +180,28 @@ impl Flows {
                 .await?
                 .is_some_and(|a| a.authorization_type() == Some(AuthorizationType::OAuth2))
         {
-            self.cancel(id).await?;
+            self.cancel_now(id).await?;
         }
-        self.records.delete(kind, id).await
+        self.records.delete(caller, kind, id).await
     }
 
-    pub async fn delete_many(&self, kind: Kind, selection: &crate::service::Selection) -> Result<u64, Error> {
+    pub async fn delete_many(
+        &self,
+        caller: &Caller,
+        kind: Kind,
+        selection: &crate::service::Selection,
+    ) -> Result<u64, Error> {
+        caller.check(Action::Write)?;
         if kind == Kind::Authorization {
             self.cache.write().unwrap_or_else(|p| p.into_inner()).clear();
             for auth in self.records.select_records(kind, selection).await? {
                 if auth.authorization_type() == Some(AuthorizationType::OAuth2) && auth.status() != Status::Unauthorized
                 {
-                    self.cancel(&auth.id).await?;
+                    self.cancel_now(&auth.id).await?;
                 }
             }
         }
-        self.records.delete_many(kind, selection).await
+        self.records.delete_many(caller, kind, selection).await
     }
 
     pub(crate) async fn notify(&self, id: &Id, level: NotificationLevel, message: String) {
@@ -206,7 +224,7 @@ impl Flows {
         let auth = self.authorization(id).await?;
         if auth.authorization_type() != Some(AuthorizationType::OAuth2) {
             return Err(state_error(
-                "not_supported",
+                ErrorCode::NotSupported,
                 format!("this works on oauth2 authorizations; {} is {}", auth.name, auth.rtype),
             ));
         }
@@ -215,10 +233,9 @@ impl Flows {
 
     /// The client, provider and scopes of an authorization that has a client.
     pub(crate) async fn load_parts(&self, auth: Record) -> Result<Parts, Error> {
-        let client_id = auth
-            .reference("client")
-            .cloned()
-            .ok_or_else(|| state_error("not_supported", format!("a {} authorization has no client", auth.rtype)))?;
+        let client_id = auth.reference("client").cloned().ok_or_else(|| {
+            state_error(ErrorCode::NotSupported, format!("a {} authorization has no client", auth.rtype))
+        })?;
         let client = self.store.get(Kind::Client, &client_id).await?.ok_or_else(|| not_found(&client_id))?;
         let provider_id =
             client.key_parent().cloned().ok_or_else(|| Error::Internal("a client without a provider".into()))?;
@@ -240,7 +257,7 @@ impl Flows {
     /// A secret the authorization must hold to be applied.
     pub(crate) fn required_secret(&self, record: &Record, field: &str) -> Result<SecretString, Error> {
         self.open_secret(record, field)?
-            .ok_or_else(|| state_error("not_authorized", format!("the authorization has no {field}")))
+            .ok_or_else(|| state_error(ErrorCode::NotAuthorized, format!("the authorization has no {field}")))
     }
 
     /// A secret, or the empty string when it is not set.
@@ -252,7 +269,7 @@ impl Flows {
     pub(crate) fn client_credentials(&self, client: &Record) -> Result<(SecretString, SecretString), Error> {
         let identifier = self.open_secret(client, "identifier")?.ok_or_else(|| {
             state_error(
-                "client_incomplete",
+                ErrorCode::ClientIncomplete,
                 format!("client {} has no identifier; set it before authorizing", client.name),
             )
         })?;
@@ -325,7 +342,7 @@ pub(crate) fn authorize_parameters(auth: &Record, vars: &Vars) -> Result<Vec<(St
 /// anything else the error `otherwise` makes of the message.
 pub(crate) fn template_error(e: oauth2::FlowError, otherwise: impl FnOnce(String) -> Error) -> Error {
     match e {
-        oauth2::FlowError::TooExpensive(m) => state_error("template_too_expensive", m),
+        oauth2::FlowError::TooExpensive(m) => state_error(ErrorCode::TemplateTooExpensive, m),
         other => otherwise(other.to_string()),
     }
 }
@@ -333,7 +350,7 @@ pub(crate) fn template_error(e: oauth2::FlowError, otherwise: impl FnOnce(String
 /// A provider's templates that do not render, at a flow step that has no
 /// failure to record.
 pub(crate) fn misconfigured(e: oauth2::FlowError) -> Error {
-    template_error(e, |m| state_error("provider_misconfigured", m))
+    template_error(e, |m| state_error(ErrorCode::ProviderMisconfigured, m))
 }
 
 pub(crate) fn not_found(id: &Id) -> Error {
@@ -344,26 +361,30 @@ pub(crate) fn label_of(record: &Record) -> String {
     label(record, &HashMap::new())
 }
 
-pub(crate) fn set_status(auth: &mut Record, status: &str) {
-    auth.data.insert("status".into(), json!(status));
-    auth.data.insert("authorized".into(), json!(status == "authorized"));
+pub(crate) fn set_status(auth: &mut Record, status: Status) {
+    auth.data.insert("status".into(), json!(status.as_str()));
+    auth.data.insert("authorized".into(), json!(status == Status::Authorized));
 }
 
 pub(crate) fn check_usable(auth: &Record) -> Result<(), Error> {
-    match auth.text("status") {
-        "authorized" => Ok(()),
-        "failed" => {
+    match auth.status() {
+        Status::Authorized => Ok(()),
+        Status::Failed => {
             let why =
                 auth.data.get("last_error").and_then(|e| e.get("error")).and_then(Value::as_str).unwrap_or("an error");
             Err(state_error(
-                "authorization_failed",
+                ErrorCode::AuthorizationFailed,
                 format!("the authorization failed ({why}); the resource owner must authorize again"),
             ))
         }
-        "expired" => {
-            Err(state_error("token_expired", "the access token expired and cannot be refreshed; authorize again"))
-        }
-        _ => Err(state_error("not_authorized", "the authorization has not been authorized yet; run Authorize first")),
+        Status::Expired => Err(state_error(
+            ErrorCode::TokenExpired,
+            "the access token expired and cannot be refreshed; authorize again",
+        )),
+        Status::Unauthorized => Err(state_error(
+            ErrorCode::NotAuthorized,
+            "the authorization has not been authorized yet; run Authorize first",
+        )),
     }
 }
 
@@ -371,9 +392,12 @@ pub(crate) fn provider_settings(provider: &Record) -> ProviderSettings<'_> {
     ProviderSettings {
         authorization_endpoint: provider.text("authorization_endpoint"),
         token_endpoint: provider.text("token_endpoint"),
-        token_method: HttpMethod::parse(provider.text("token_method")),
+        token_method: HttpMethod::from(provider.token_method()),
         scope_separator: provider.data.get("scope_separator").and_then(Value::as_str).unwrap_or(" "),
-        pkce: provider.text("pkce") != "off",
+        pkce: match provider.pkce() {
+            Pkce::Auto | Pkce::S256 => true,
+            Pkce::Off => false,
+        },
         hosts: HostParameter::list(provider.data.get("host_parameters")),
     }
 }
@@ -381,13 +405,13 @@ pub(crate) fn provider_settings(provider: &Record) -> ProviderSettings<'_> {
 /// Handlers run on a multi-threaded runtime: every flow future must be Send.
 #[cfg(test)]
 #[allow(dead_code)]
-fn flows_are_send(f: &Flows, id: &Id, sel: &crate::service::Selection) {
+fn flows_are_send(f: &Flows, c: &Caller, id: &Id, sel: &crate::service::Selection) {
     fn is_send<T: Send>(_: T) {}
-    is_send(f.delete_many(Kind::Authorization, sel));
-    is_send(f.cancel(id));
-    is_send(f.fresh_token(id));
+    is_send(f.delete_many(c, Kind::Authorization, sel));
+    is_send(f.cancel(c, id));
+    is_send(f.fresh_token(c, id));
     is_send(f.callback(&[], None));
-    is_send(f.authorize(id, &Start::default()));
+    is_send(f.authorize(c, id, &Start::default()));
 }
 
 /// The rendered authorization endpoint of an OAuth 1.0a or generic provider.
@@ -395,7 +419,8 @@ fn authorize_base(vars: &Vars, parts: &Parts, hosts: &[HostParameter]) -> Result
     let base = vars
         .render_url("authorization_endpoint", parts.provider.text("authorization_endpoint"), hosts)
         .map_err(misconfigured)?;
-    url::Url::parse(&base).map_err(|e| state_error("provider_misconfigured", format!("authorization_endpoint: {e}")))
+    url::Url::parse(&base)
+        .map_err(|e| state_error(ErrorCode::ProviderMisconfigured, format!("authorization_endpoint: {e}")))
 }
 
 fn form_field(form: &[(String, String)], key: &str) -> Option<String> {

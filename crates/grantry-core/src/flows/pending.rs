@@ -3,6 +3,7 @@
 //! checks a callback must pass before anything is exchanged.
 
 use crate::NotificationLevel;
+use crate::Status;
 use base64::Engine as _;
 use rand::RngCore as _;
 use sha2::Digest as _;
@@ -92,10 +93,10 @@ impl Flows {
         &self,
         auth: &mut Record,
         failure: Failure,
-        status: &str,
+        status: Status,
         mut outcome: CallbackOutcome,
     ) -> Result<CallbackOutcome, Error> {
-        if auth.text("status") == "authorized" {
+        if auth.status() == Status::Authorized {
             let message = self.scrubber(&[&*auth]).await.scrub(&failure.message());
             self.notify(
                 &auth.id,

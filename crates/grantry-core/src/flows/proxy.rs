@@ -6,9 +6,11 @@ use serde_json::Value;
 
 use super::apply::Outgoing;
 use super::{not_found, state_error, template_error, types, Flows};
+use crate::access::{Action, Caller};
 use crate::oauth2::Vars;
 use crate::ports::{HttpMethod, HttpRequest};
 use crate::template::{HostParameter, Position};
+use crate::ErrorCode;
 use crate::{AuthorizationType, Error, Id, Kind, Record};
 
 /// A request an integration sends through a connection.
@@ -119,7 +121,13 @@ impl Flows {
     /// Builds the request a connection sends for a caller (docs/concepts.md §7.2): the
     /// connection's URL, headers and parameters rendered, the caller's path,
     /// query, headers and body, and the authorization applied.
-    pub async fn prepare_proxy(&self, connection_id: &Id, input: &ProxyInput) -> Result<Prepared, Error> {
+    pub async fn prepare_proxy(
+        &self,
+        caller: &Caller,
+        connection_id: &Id,
+        input: &ProxyInput,
+    ) -> Result<Prepared, Error> {
+        caller.check(Action::UseSecret)?;
         let method = HttpMethod::from_name(&input.method)
             .ok_or_else(|| Error::BadRequest(format!("the proxy does not forward {} requests", input.method)))?;
         let path = checked_path(&input.path)?;
@@ -145,7 +153,7 @@ impl Flows {
             }
         }
         let misconfigured =
-            |e: crate::oauth2::FlowError| template_error(e, |m| state_error("connection_misconfigured", m));
+            |e: crate::oauth2::FlowError| template_error(e, |m| state_error(ErrorCode::ConnectionMisconfigured, m));
         let hosts = HostParameter::list(connection.data.get("host_parameters"));
         let base = vars.render_url("url", connection.text("url"), &hosts).map_err(misconfigured)?;
         let base_path = url::Url::parse(&base).map(|u| u.path().trim_end_matches('/').to_owned()).unwrap_or_default();
@@ -174,7 +182,10 @@ impl Flows {
         }
         let mut parsed =
             url::Url::parse(&url).ok().filter(|u| matches!(u.scheme(), "http" | "https")).ok_or_else(|| {
-                state_error("connection_misconfigured", "the connection's url does not render to an http(s) URL")
+                state_error(
+                    ErrorCode::ConnectionMisconfigured,
+                    "the connection's url does not render to an http(s) URL",
+                )
             })?;
         if !parsed.path().starts_with(&base_path) {
             return Err(Error::BadRequest("the proxied path leaves the connection's URL".into()));

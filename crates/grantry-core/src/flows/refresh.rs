@@ -6,6 +6,7 @@ use super::fresh::can_refresh;
 use super::{check_usable, label_of, not_found};
 use crate::oauth2::ProviderError;
 use crate::NotificationLevel;
+use crate::{GrantType, Status};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +15,10 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::exchange::Failure;
+use super::proxy::{Prepared, ProxyInput};
 use super::{state_error, Flows, Parts};
+use crate::access::{Action, Caller};
+use crate::ErrorCode;
 use crate::{Error, Id, Kind, Record};
 
 /// How long one process may hold an authorization's refresh lease.
@@ -22,11 +26,16 @@ pub(crate) const LEASE: time::Duration = time::Duration::seconds(30);
 
 impl Flows {
     /// Forces a refresh now.
-    pub async fn refresh(&self, id: &Id) -> Result<Value, Error> {
+    pub async fn refresh(&self, caller: &Caller, id: &Id) -> Result<Value, Error> {
+        caller.check(Action::Flow)?;
+        self.force_refresh(id).await
+    }
+
+    async fn force_refresh(&self, id: &Id) -> Result<Value, Error> {
         let parts = self.parts(id).await?;
         if !can_refresh(&parts) {
             return Err(state_error(
-                "refresh_not_supported",
+                ErrorCode::RefreshNotSupported,
                 format!(
                     "provider {} has refresh_token_strategy none; set it to default or custom to refresh",
                     label_of(&parts.provider)
@@ -35,7 +44,7 @@ impl Flows {
         }
         check_usable(&parts.auth)?;
         self.refreshed(id, None).await?;
-        self.records.get(Kind::Authorization, id).await
+        self.records.view_of(Kind::Authorization, id).await
     }
 
     pub(crate) fn lock_for(&self, id: &Id) -> Arc<tokio::sync::Mutex<()>> {
@@ -56,7 +65,7 @@ impl Flows {
         let deadline = self.clock.now() + LEASE;
         let done_meanwhile = |auth: &Record| {
             seen.is_some_and(|seen| {
-                let refreshed = auth.updated_at != seen && auth.text("status") == "authorized";
+                let refreshed = auth.updated_at != seen && auth.status() == Status::Authorized;
                 refreshed || self.is_fresh(auth)
             })
         };
@@ -86,7 +95,7 @@ impl Flows {
     pub(crate) async fn refresh_now(&self, parts: Parts) -> Result<Record, Error> {
         let (identifier, secret) = self.client_credentials(&parts.client)?;
         let mut auth = parts.auth.clone();
-        let result = if parts.auth.text("grant_type") == "client_credentials" {
+        let result = if parts.auth.grant_type() == GrantType::ClientCredentials {
             let vars = self.vars(&parts, &identifier, &secret);
             self.client_credentials_grant(&parts, &identifier, &secret, &vars).await
         } else {
@@ -97,8 +106,8 @@ impl Flows {
                     "no_refresh_token",
                     Some("the provider gave no refresh token; authorize again"),
                 ));
-                let message = self.record_failure(&mut auth, &failure, "failed").await?;
-                return Err(state_error("authorization_failed", message));
+                let message = self.record_failure(&mut auth, &failure, Status::Failed).await?;
+                return Err(state_error(ErrorCode::AuthorizationFailed, message));
             };
             let first = self.refresh_call(&parts, &identifier, &secret, &used).await;
             match first {
@@ -123,7 +132,7 @@ impl Flows {
                 self.store_tokens(&mut auth, tokens, false).await?;
                 Ok(auth)
             }
-            Err(Failure::TooExpensive(message)) => Err(state_error("template_too_expensive", message)),
+            Err(Failure::TooExpensive(message)) => Err(state_error(ErrorCode::TemplateTooExpensive, message)),
             Err(Failure::Transient(message)) => {
                 self.notify(
                     &auth.id,
@@ -134,17 +143,32 @@ impl Flows {
                 Err(Error::Unavailable(format!("the provider could not be reached to refresh the token: {message}")))
             }
             Err(failure) => {
-                let message = self.record_failure(&mut auth, &failure, "failed").await?;
-                Err(state_error(
-                    "authorization_failed",
+                let message = self.record_failure(&mut auth, &failure, Status::Failed).await?;
+                Err(state_error(ErrorCode::AuthorizationFailed,
                     format!("the provider refused to refresh the token ({message}); the resource owner must authorize again"),
                 ))
             }
         }
     }
 
-    /// After a 401 from the remote API: refresh now, once.
-    pub async fn refresh_after_unauthorized(&self, id: &Id) -> Result<(), Error> {
-        self.refresh(id).await.map(|_| ())
+    /// The proxy's rule for an answer with `status` (docs/concepts.md §7.2):
+    /// a 401 to an oauth2 authorization's token refreshes it, once, and gives
+    /// the request to send once more with the new token. Any other answer,
+    /// or a refresh that fails, is passed back as it is (`None`).
+    pub async fn retry_proxied(
+        &self,
+        caller: &Caller,
+        connection_id: &Id,
+        input: &ProxyInput,
+        refreshable: Option<&Id>,
+        status: u16,
+    ) -> Result<Option<Prepared>, Error> {
+        let Some(auth) = refreshable.filter(|_| status == 401) else {
+            return Ok(None);
+        };
+        if self.force_refresh(auth).await.is_err() {
+            return Ok(None);
+        }
+        self.prepare_proxy(caller, connection_id, input).await.map(Some)
     }
 }

@@ -31,16 +31,16 @@ pub enum HttpMethod {
     Options,
 }
 
-impl HttpMethod {
-    /// The method of a token request: GET, or POST for anything else.
-    pub fn parse(s: &str) -> HttpMethod {
-        if s.eq_ignore_ascii_case("GET") {
-            HttpMethod::Get
-        } else {
-            HttpMethod::Post
+impl From<crate::TokenMethod> for HttpMethod {
+    fn from(method: crate::TokenMethod) -> HttpMethod {
+        match method {
+            crate::TokenMethod::Get => HttpMethod::Get,
+            crate::TokenMethod::Post => HttpMethod::Post,
         }
     }
+}
 
+impl HttpMethod {
     /// Any method a proxied request may use.
     pub fn from_name(s: &str) -> Option<HttpMethod> {
         Some(match s.to_ascii_uppercase().as_str() {

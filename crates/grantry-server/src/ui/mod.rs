@@ -7,7 +7,7 @@
 mod forms;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use askama::Template;
@@ -18,7 +18,7 @@ use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use grantry_core::access::{Action, Role};
+use grantry_core::access::{Action, Caller, Role};
 use grantry_core::filter::{parse_filter_object, parse_list_query, Op};
 use grantry_core::flows::{Authorized, Start};
 use grantry_core::oauth2::encode_form;
@@ -434,6 +434,7 @@ fn filter_fields(kind: Kind) -> Vec<String> {
 
 async fn list(
     State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<Arc<Caller>>,
     UiKind(kind): UiKind,
     session: axum::Extension<Session>,
     crate::extract::QueryPairs(pairs): crate::extract::QueryPairs,
@@ -444,7 +445,7 @@ async fn list(
         Ok(q) => q,
         Err(e) => return ui_error(e),
     };
-    let page = match state.records.list(kind, &query).await {
+    let page = match state.records.list(&caller, kind, &query).await {
         Ok(p) => p,
         Err(e) => return ui_error(e),
     };
@@ -542,9 +543,14 @@ fn menu_selection(kind: Kind, form: &UiForm) -> Result<Selection, Error> {
     Ok(Selection::Filter(parse_filter_object(kind, &Value::Object(object))?))
 }
 
-async fn delete(State(state): State<AppState>, UiKind(kind): UiKind, form: UiForm) -> Response {
+async fn delete(
+    State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<Arc<Caller>>,
+    UiKind(kind): UiKind,
+    form: UiForm,
+) -> Response {
     let notice = match menu_selection(kind, &form) {
-        Ok(selection) => match state.flows.delete_many(kind, &selection).await {
+        Ok(selection) => match state.flows.delete_many(&caller, kind, &selection).await {
             Ok(n) => format!("{n} {} deleted", if n == 1 { kind.singular() } else { kind.as_str() }),
             Err(e) => crate::error::public_message(&e),
         },
@@ -553,9 +559,14 @@ async fn delete(State(state): State<AppState>, UiKind(kind): UiKind, form: UiFor
     Redirect::to(&format!("/ui/{}?{}", kind.as_str(), encode_form(&[("notice".into(), notice)]))).into_response()
 }
 
-async fn export(State(state): State<AppState>, UiKind(kind): UiKind, form: UiForm) -> Response {
+async fn export(
+    State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<Arc<Caller>>,
+    UiKind(kind): UiKind,
+    form: UiForm,
+) -> Response {
     let records = match menu_selection(kind, &form) {
-        Ok(selection) => state.records.export(kind, &selection).await,
+        Ok(selection) => state.records.export(&caller, kind, &selection).await,
         Err(e) => Err(e),
     };
     match records {
@@ -595,13 +606,13 @@ async fn import(
     State(state): State<AppState>,
     UiKind(kind): UiKind,
     session: axum::Extension<Session>,
-    axum::Extension(caller): axum::Extension<std::sync::Arc<grantry_core::access::Caller>>,
+    axum::Extension(caller): axum::Extension<Arc<Caller>>,
     form: UiForm,
 ) -> Response {
     let text = form.get("records").unwrap_or("").to_owned();
     let report = match serde_json::from_str::<Value>(&text) {
         Err(e) => format!("The text is not valid JSON: {e}"),
-        Ok(records) => match state.records.import(kind, &records, caller.role).await {
+        Ok(records) => match state.records.import(&caller, kind, &records).await {
             Ok(r) => {
                 let failed: Vec<Value> =
                     r.failed.iter().map(|(i, e)| json!({"index": i, "error": crate::error::error_object(e)})).collect();
@@ -649,11 +660,12 @@ async fn schema(UiKind(kind): UiKind, session: axum::Extension<Session>) -> Resp
 
 async fn record_json(
     State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<Arc<Caller>>,
     UiKind(kind): UiKind,
     Path((_, id)): Path<(String, String)>,
     session: axum::Extension<Session>,
 ) -> Response {
-    match state.records.get(kind, &Id::from_string(id.clone())).await {
+    match state.records.get(&caller, kind, &Id::from_string(id.clone())).await {
         Ok(record) => render(&TextPage {
             csrf: session.csrf.clone(),
             nav: nav(kind.as_str()),
@@ -713,12 +725,13 @@ fn display(value: &Value) -> String {
 
 async fn show(
     State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<Arc<Caller>>,
     UiKind(kind): UiKind,
     Path((_, id)): Path<(String, String)>,
     session: axum::Extension<Session>,
     crate::extract::QueryPairs(pairs): crate::extract::QueryPairs,
 ) -> Response {
-    let record = match state.records.get(kind, &Id::from_string(id.clone())).await {
+    let record = match state.records.get(&caller, kind, &Id::from_string(id.clone())).await {
         Ok(r) => r,
         Err(e) => return ui_error(e),
     };
@@ -776,6 +789,7 @@ struct LeavePage {
 
 async fn member_action(
     State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<Arc<Caller>>,
     Path((kind, id, action)): Path<(String, String, String)>,
     session: axum::Extension<Session>,
     _form: UiForm,
@@ -789,12 +803,12 @@ async fn member_action(
         "authorize" => {
             let return_to = format!("{}{back}", state.public_url);
             let start = Start { return_to: Some(&return_to), binding: Some(&session.flow_key) };
-            match state.flows.authorize(&record_id, &start).await {
+            match state.flows.authorize(&caller, &record_id, &start).await {
                 Ok(Authorized::Redirect(url)) => {
                     // Say where the browser goes before it leaves.
                     let host =
                         url::Url::parse(&url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
-                    let label = match state.records.get(Kind::Authorization, &record_id).await {
+                    let label = match state.records.get(&caller, Kind::Authorization, &record_id).await {
                         Ok(r) => r["label"].as_str().unwrap_or_default().to_owned(),
                         Err(_) => String::new(),
                     };
@@ -817,15 +831,15 @@ async fn member_action(
                     return page;
                 }
                 Ok(Authorized::Record(r)) => Ok(format!("Authorize answered: {}", r["status"].as_str().unwrap_or(""))),
-                Err(Error::State { code: "not_supported", .. }) => {
+                Err(Error::State { code: grantry_core::ErrorCode::NotSupported, .. }) => {
                     return Redirect::to(&format!("{back}/edit?notice=Set+the+credentials+to+authorize"))
                         .into_response()
                 }
                 Err(e) => Err(e),
             }
         }
-        "refresh" => state.flows.refresh(&record_id).await.map(|_| "Refreshed.".to_owned()),
-        "cancel" => state.flows.cancel(&record_id).await.map(|_| "Cancelled: the tokens are gone.".to_owned()),
+        "refresh" => state.flows.refresh(&caller, &record_id).await.map(|_| "Refreshed.".to_owned()),
+        "cancel" => state.flows.cancel(&caller, &record_id).await.map(|_| "Cancelled: the tokens are gone.".to_owned()),
         _ => return page_error(StatusCode::NOT_FOUND, "No such action."),
     };
     let notice = match result {
@@ -865,6 +879,7 @@ struct FormPage {
 /// Records to offer in a picker: up to a page of them, by label.
 async fn choices(
     state: &AppState,
+    caller: &Caller,
     kind: Kind,
     conditions: Vec<grantry_core::filter::Condition>,
 ) -> Vec<(String, String)> {
@@ -874,7 +889,7 @@ async fn choices(
         page: 1,
         per_page: grantry_core::filter::MAX_PER_PAGE,
     };
-    let mut out: Vec<(String, String)> = match state.records.list(kind, &query).await {
+    let mut out: Vec<(String, String)> = match state.records.list(caller, kind, &query).await {
         Ok(page) => page
             .items
             .iter()
@@ -889,28 +904,34 @@ async fn choices(
 }
 
 /// The scopes of a client's provider.
-async fn scopes_of_client(state: &AppState, client_id: &str) -> Vec<(String, String)> {
+async fn scopes_of_client(state: &AppState, caller: &Caller, client_id: &str) -> Vec<(String, String)> {
     if client_id.is_empty() {
         return Vec::new();
     }
-    let Ok(client) = state.records.get(Kind::Client, &Id::from_string(client_id)).await else { return Vec::new() };
+    let Ok(client) = state.records.get(caller, Kind::Client, &Id::from_string(client_id)).await else {
+        return Vec::new();
+    };
     let provider = client["provider"]["id"].as_str().unwrap_or_default();
     match grantry_core::filter::parse_condition(Kind::Scope, "provider.id", provider) {
-        Ok(condition) => choices(state, Kind::Scope, vec![condition]).await,
+        Ok(condition) => choices(state, caller, Kind::Scope, vec![condition]).await,
         Err(_) => Vec::new(),
     }
 }
 
 /// The choices of every reference field of a kind's form.
-async fn reference_options(state: &AppState, kind: Kind, values: &Value) -> forms::Options {
+async fn reference_options(state: &AppState, caller: &Caller, kind: Kind, values: &Value) -> forms::Options {
     let mut options = forms::Options::new();
     for field in kind.fields() {
         let list = match field.ty {
-            FieldType::Reference(target) => choices(state, target, Vec::new()).await,
+            FieldType::Reference(target) => choices(state, caller, target, Vec::new()).await,
             FieldType::References(_) => {
                 let client = &values["client"];
-                scopes_of_client(state, client.get("id").and_then(Value::as_str).or(client.as_str()).unwrap_or(""))
-                    .await
+                scopes_of_client(
+                    state,
+                    caller,
+                    client.get("id").and_then(Value::as_str).or(client.as_str()).unwrap_or(""),
+                )
+                .await
             }
             _ => continue,
         };
@@ -963,8 +984,10 @@ struct LayerTypes {
 }
 
 #[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments)]
 async fn form_page(
     state: &AppState,
+    caller: &Caller,
     session: &Session,
     kind: Kind,
     rtype: RecordType,
@@ -975,7 +998,7 @@ async fn form_page(
 ) -> Response {
     let base = format!("/ui/{}", kind.as_str());
     let type_label = rtype.label();
-    let options = reference_options(state, kind, values).await;
+    let options = reference_options(state, caller, kind, values).await;
     let title = match id {
         Some(_) => format!("Edit {}", values["label"].as_str().unwrap_or(type_label)),
         None => format!("New {type_label}"),
@@ -1030,6 +1053,7 @@ fn saved_in_layer(target: &str, record: &Value) -> Response {
 
 async fn options(
     State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<Arc<Caller>>,
     UiKind(kind): UiKind,
     crate::extract::QueryPairs(pairs): crate::extract::QueryPairs,
 ) -> Response {
@@ -1041,7 +1065,7 @@ async fn options(
         _ => Vec::new(),
     };
     let mut html = String::new();
-    for (id, label) in choices(&state, kind, conditions).await {
+    for (id, label) in choices(&state, &caller, kind, conditions).await {
         html.push_str(&format!(
             "<option value=\"{}\" data-id=\"{}\"></option>",
             forms::escape(&label),
@@ -1053,11 +1077,12 @@ async fn options(
 
 async fn scope_choices(
     State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<Arc<Caller>>,
     crate::extract::QueryPairs(pairs): crate::extract::QueryPairs,
 ) -> Response {
     let client = pairs.iter().find(|(k, _)| k == "client").map(|(_, v)| v.clone()).unwrap_or_default();
     let mut html = String::new();
-    for (id, label) in scopes_of_client(&state, &client).await {
+    for (id, label) in scopes_of_client(&state, &caller, &client).await {
         html.push_str(&format!("<option value=\"{}\">{}</option>", forms::escape(&id), forms::escape(&label)));
     }
     Html(html).into_response()
@@ -1065,6 +1090,7 @@ async fn scope_choices(
 
 async fn new(
     State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<Arc<Caller>>,
     UiKind(kind): UiKind,
     session: axum::Extension<Session>,
     crate::extract::QueryPairs(pairs): crate::extract::QueryPairs,
@@ -1093,7 +1119,7 @@ async fn new(
             })
         }
     };
-    form_page(&state, &session, kind, rtype, &json!({}), &FieldErrors::default(), None, &nesting).await
+    form_page(&state, &caller, &session, kind, rtype, &json!({}), &FieldErrors::default(), None, &nesting).await
 }
 
 /// What the form showed, to fill it in again after a failed save.
@@ -1113,7 +1139,7 @@ async fn create(
     State(state): State<AppState>,
     UiKind(kind): UiKind,
     session: axum::Extension<Session>,
-    axum::Extension(caller): axum::Extension<std::sync::Arc<grantry_core::access::Caller>>,
+    axum::Extension(caller): axum::Extension<Arc<Caller>>,
     crate::extract::QueryPairs(query): crate::extract::QueryPairs,
     form: UiForm,
 ) -> Response {
@@ -1127,9 +1153,11 @@ async fn create(
     };
     let body = match forms::to_body(kind, rtype, &form.pairs) {
         Ok(b) => b,
-        Err(errors) => return form_page(&state, &session, kind, rtype, &json!({}), &errors, None, &nesting).await,
+        Err(errors) => {
+            return form_page(&state, &caller, &session, kind, rtype, &json!({}), &errors, None, &nesting).await
+        }
     };
-    match state.records.create(kind, &body, caller.role).await {
+    match state.records.create(&caller, kind, &body).await {
         Ok(record) if nesting.target.is_some() => saved_in_layer(nesting.target.as_deref().unwrap_or(""), &record),
         Ok(record) => {
             let notice = format!("Saved {}", record["label"].as_str().unwrap_or(""));
@@ -1138,7 +1166,7 @@ async fn create(
         }
         Err(Error::Validation(errors)) => {
             let values = submitted_values(kind, rtype, &body, None);
-            form_page(&state, &session, kind, rtype, &values, &errors, None, &nesting).await
+            form_page(&state, &caller, &session, kind, rtype, &values, &errors, None, &nesting).await
         }
         Err(e) => ui_error(e),
     }
@@ -1146,18 +1174,20 @@ async fn create(
 
 async fn edit(
     State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<Arc<Caller>>,
     UiKind(kind): UiKind,
     Path((_, id)): Path<(String, String)>,
     session: axum::Extension<Session>,
     crate::extract::QueryPairs(query): crate::extract::QueryPairs,
 ) -> Response {
     let nesting = Nesting::from_pairs(&query);
-    match state.records.get(kind, &Id::from_string(id.clone())).await {
+    match state.records.get(&caller, kind, &Id::from_string(id.clone())).await {
         Ok(record) => {
             let Some(rtype) = kind.parse_type(record["type"].as_str().unwrap_or_default()) else {
                 return page_error(StatusCode::INTERNAL_SERVER_ERROR, "This record has an unknown type.");
             };
-            form_page(&state, &session, kind, rtype, &record, &FieldErrors::default(), Some(&id), &nesting).await
+            form_page(&state, &caller, &session, kind, rtype, &record, &FieldErrors::default(), Some(&id), &nesting)
+                .await
         }
         Err(e) => ui_error(e),
     }
@@ -1168,13 +1198,13 @@ async fn update(
     UiKind(kind): UiKind,
     Path((_, id)): Path<(String, String)>,
     session: axum::Extension<Session>,
-    axum::Extension(caller): axum::Extension<std::sync::Arc<grantry_core::access::Caller>>,
+    axum::Extension(caller): axum::Extension<Arc<Caller>>,
     crate::extract::QueryPairs(query): crate::extract::QueryPairs,
     form: UiForm,
 ) -> Response {
     let nesting = Nesting::from_pairs(&query);
     let record_id = Id::from_string(id.clone());
-    let existing = match state.records.get(kind, &record_id).await {
+    let existing = match state.records.get(&caller, kind, &record_id).await {
         Ok(r) => r,
         Err(e) => return ui_error(e),
     };
@@ -1188,14 +1218,16 @@ async fn update(
             }
             b
         }
-        Err(errors) => return form_page(&state, &session, kind, rtype, &existing, &errors, Some(&id), &nesting).await,
+        Err(errors) => {
+            return form_page(&state, &caller, &session, kind, rtype, &existing, &errors, Some(&id), &nesting).await
+        }
     };
-    match state.records.patch(kind, &record_id, &body, caller.role).await {
+    match state.records.patch(&caller, kind, &record_id, &body).await {
         Ok(record) if nesting.target.is_some() => saved_in_layer(nesting.target.as_deref().unwrap_or(""), &record),
         Ok(_) => Redirect::to(&format!("/ui/{}/{id}?notice=Saved", kind.as_str())).into_response(),
         Err(Error::Validation(errors)) => {
             let values = submitted_values(kind, rtype, &body, Some(&existing));
-            form_page(&state, &session, kind, rtype, &values, &errors, Some(&id), &nesting).await
+            form_page(&state, &caller, &session, kind, rtype, &values, &errors, Some(&id), &nesting).await
         }
         Err(e) => ui_error(e),
     }
@@ -1226,7 +1258,7 @@ struct NotificationsPage {
 async fn notifications(
     State(state): State<AppState>,
     session: axum::Extension<Session>,
-    axum::Extension(caller): axum::Extension<std::sync::Arc<grantry_core::access::Caller>>,
+    axum::Extension(caller): axum::Extension<Arc<Caller>>,
     crate::extract::QueryPairs(pairs): crate::extract::QueryPairs,
 ) -> Response {
     let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());

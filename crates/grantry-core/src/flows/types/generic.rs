@@ -2,6 +2,7 @@
 //! the provider with Grantry's callback URL, and the callback's parameters
 //! named in `capture` are sealed for connection templates.
 
+use crate::Status;
 use async_trait::async_trait;
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
@@ -88,7 +89,7 @@ impl Flows {
         let get = |key: &str| params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
         if let Some(error) = get("error") {
             let failure = Failure::Provider(ProviderError::new(0, error, get("error_description")));
-            return self.callback_failed(&mut auth, failure, "unauthorized", outcome).await;
+            return self.callback_failed(&mut auth, failure, Status::Unauthorized, outcome).await;
         }
         let mut captured = Map::new();
         for name in auth.data.get("capture").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {

@@ -17,6 +17,7 @@ use super::apply::{Applied, Outgoing};
 use super::{state_error, Authorized, CallbackOutcome, Flows, Start};
 use crate::oauth2::Vars;
 use crate::ports::PendingState;
+use crate::ErrorCode;
 use crate::{AuthorizationType, Error, Record};
 
 #[async_trait]
@@ -25,7 +26,7 @@ pub(crate) trait AuthFlow: Send + Sync {
     /// browser is needed. Types whose credentials are typed in have no flow.
     async fn authorize(&self, _flows: &Flows, auth: Record, _start: &Start<'_>) -> Result<Authorized, Error> {
         Err(state_error(
-            "not_supported",
+            ErrorCode::NotSupported,
             format!("a {} authorization is authorized by setting its credentials, not by a flow", auth.rtype),
         ))
     }
@@ -39,13 +40,13 @@ pub(crate) trait AuthFlow: Send + Sync {
         _params: &[(String, String)],
         _outcome: CallbackOutcome,
     ) -> Result<CallbackOutcome, Error> {
-        Err(state_error("not_supported", format!("a {} authorization has no client", auth.rtype)))
+        Err(state_error(ErrorCode::NotSupported, format!("a {} authorization has no client", auth.rtype)))
     }
 
     /// Ends the grant: revokes where the protocol can, forgets the tokens.
     async fn cancel(&self, _flows: &Flows, auth: Record) -> Result<(), Error> {
         Err(state_error(
-            "not_supported",
+            ErrorCode::NotSupported,
             format!("this works on oauth2 authorizations; {} is {}", auth.name, auth.rtype),
         ))
     }

@@ -1,6 +1,7 @@
 //! OAuth 1.0a authorizations (RFC 5849; docs/concepts.md §5): the
 //! three-legged flow with request tokens, and signing every request.
 
+use crate::Status;
 use async_trait::async_trait;
 use rand::Rng as _;
 use secrecy::ExposeSecret;
@@ -16,6 +17,7 @@ use crate::flows::{
 use crate::oauth1::{self, SignatureMethod, Signer};
 use crate::oauth2::{ProviderError, Vars};
 use crate::ports::{HttpMethod, HttpRequest, PendingState, SendError};
+use crate::ErrorCode;
 use crate::{Error, Record};
 
 pub(crate) struct OAuth1;
@@ -46,7 +48,7 @@ impl AuthFlow for OAuth1 {
         for field in ["realm_id", "authorized_at", "last_error"] {
             auth.data.remove(field);
         }
-        set_status(&mut auth, "unauthorized");
+        set_status(&mut auth, Status::Unauthorized);
         auth.updated_at = flows.clock.now();
         flows.save(&auth).await?;
         Ok(())
@@ -96,7 +98,7 @@ fn nonce() -> String {
 
 impl Flows {
     pub(crate) fn signature_method(&self, provider: &Record) -> SignatureMethod {
-        SignatureMethod::parse(provider.text("signature_method")).unwrap_or(SignatureMethod::HmacSha1)
+        provider.signature_method()
     }
 
     /// Sends an OAuth 1.0a protocol request (request token, access token) and
@@ -160,16 +162,17 @@ impl Flows {
             extra: &extra,
         };
         let mut auth = parts.auth.clone();
-        let (token, token_secret) = match self
-            .oauth1_token_pair(HttpMethod::Post, &endpoint, &signer, "request token")
-            .await
-        {
-            Ok(pair) => pair,
-            Err(failure) => {
-                let message = self.record_failure(&mut auth, &failure, "failed").await?;
-                return Err(state_error("authorization_failed", format!("the request token call failed: {message}")));
-            }
-        };
+        let (token, token_secret) =
+            match self.oauth1_token_pair(HttpMethod::Post, &endpoint, &signer, "request token").await {
+                Ok(pair) => pair,
+                Err(failure) => {
+                    let message = self.record_failure(&mut auth, &failure, Status::Failed).await?;
+                    return Err(state_error(
+                        ErrorCode::AuthorizationFailed,
+                        format!("the request token call failed: {message}"),
+                    ));
+                }
+            };
         // The request token is what the provider sends back, so it keys the pending state.
         self.keep_pending(&token, &auth.id, Some(&token_secret), start).await?;
         let mut url = authorize_base(&vars, &parts, &hosts)?;
@@ -194,7 +197,7 @@ impl Flows {
                 "access_denied",
                 Some("the provider sent no oauth_verifier: the resource owner did not grant access"),
             ));
-            return self.callback_failed(&mut auth, failure, "unauthorized", outcome).await;
+            return self.callback_failed(&mut auth, failure, Status::Unauthorized, outcome).await;
         };
         let token_secret = match &pending.code_verifier {
             Some(sealed) => self.sealer.open(sealed, &format!("state/{}", pending.state_hash))?,
@@ -222,10 +225,10 @@ impl Flows {
             realm: None,
             extra: &extra,
         };
-        let method = HttpMethod::parse(parts.provider.text("token_method"));
+        let method = HttpMethod::from(parts.provider.token_method());
         let (access, access_secret) = match self.oauth1_token_pair(method, &endpoint, &signer, "access token").await {
             Ok(pair) => pair,
-            Err(failure) => return self.callback_failed(&mut auth, failure, "failed", outcome).await,
+            Err(failure) => return self.callback_failed(&mut auth, failure, Status::Failed, outcome).await,
         };
         for (field, value) in [("access_token", &access), ("access_token_secret", &access_secret)] {
             auth.secrets

@@ -2,6 +2,7 @@
 //! grant with PKCE, client credentials, token-based apply, revocation.
 
 use crate::NotificationLevel;
+use crate::{GrantType, Status};
 use async_trait::async_trait;
 use secrecy::ExposeSecret;
 
@@ -26,16 +27,16 @@ impl AuthFlow for OAuth2 {
         let parts = flows.load_parts(auth).await?;
         let (identifier, secret) = flows.client_credentials(&parts.client)?;
         let vars = flows.vars(&parts, &identifier, &secret);
-        if parts.auth.text("grant_type") == "client_credentials" {
+        if parts.auth.grant_type() == GrantType::ClientCredentials {
             let mut auth = parts.auth.clone();
             let result = flows.client_credentials_grant(&parts, &identifier, &secret, &vars).await;
             match result {
                 Ok(tokens) => flows.store_tokens(&mut auth, tokens, true).await?,
                 Err(failure) => {
-                    flows.record_failure(&mut auth, &failure, "failed").await?;
+                    flows.record_failure(&mut auth, &failure, Status::Failed).await?;
                 }
             }
-            return Ok(Authorized::Record(flows.records.get(Kind::Authorization, &id).await?));
+            return Ok(Authorized::Record(flows.records.view_of(Kind::Authorization, &id).await?));
         }
         let settings = provider_settings(&parts.provider);
         let scope = flows.scope(&parts, &vars)?;
@@ -73,7 +74,7 @@ impl AuthFlow for OAuth2 {
         let mut auth = parts.auth.clone();
         if let Some(error) = get("error") {
             let failure = Failure::Provider(ProviderError::new(0, error, get("error_description")));
-            return flows.callback_failed(&mut auth, failure, "unauthorized", outcome).await;
+            return flows.callback_failed(&mut auth, failure, Status::Unauthorized, outcome).await;
         }
         let Some(code) = get("code").filter(|c| !c.is_empty()) else {
             let failure = Failure::Provider(ProviderError::new(
@@ -81,7 +82,7 @@ impl AuthFlow for OAuth2 {
                 "invalid_request",
                 Some("the callback carries neither code nor error"),
             ));
-            return flows.callback_failed(&mut auth, failure, "failed", outcome).await;
+            return flows.callback_failed(&mut auth, failure, Status::Failed, outcome).await;
         };
         let verifier = match &pending.code_verifier {
             Some(sealed) => Some(flows.sealer.open(sealed, &format!("state/{}", pending.state_hash))?),
@@ -102,7 +103,7 @@ impl AuthFlow for OAuth2 {
                 flows.store_tokens(&mut auth, tokens, true).await?;
                 outcome.authorized = true;
             }
-            Err(failure) => return flows.callback_failed(&mut auth, failure, "failed", outcome).await,
+            Err(failure) => return flows.callback_failed(&mut auth, failure, Status::Failed, outcome).await,
         }
         Ok(outcome)
     }
@@ -134,19 +135,19 @@ impl AuthFlow for OAuth2 {
         for field in ["token_type", "expires_at", "granted_scope", "authorized_at", "last_error"] {
             auth.data.remove(field);
         }
-        set_status(&mut auth, "unauthorized");
+        set_status(&mut auth, Status::Unauthorized);
         auth.updated_at = flows.clock.now();
         flows.save(&auth).await?;
         Ok(())
     }
 
     async fn apply(&self, flows: &Flows, auth: &Record, _request: &Outgoing<'_>) -> Result<Applied, Error> {
-        let token = flows.fresh_token(&auth.id).await?;
+        let token = flows.token(&auth.id).await?;
         Ok(Applied::header("Authorization", token.authorization_header()))
     }
 
     async fn variables(&self, flows: &Flows, auth: &Record, vars: &mut Vars) -> Result<(), Error> {
-        let token = flows.fresh_token(&auth.id).await?;
+        let token = flows.token(&auth.id).await?;
         vars.set_secret("access_token", token.access_token());
         vars.set("token_type", token.token_type());
         Ok(())
@@ -163,7 +164,7 @@ impl Flows {
         let mut params = vec![("token".to_owned(), token.to_owned()), ("token_type_hint".to_owned(), hint.to_owned())];
         let mut headers = vec![("Content-Type".to_owned(), "application/x-www-form-urlencoded".to_owned())];
         let client = ClientAuth {
-            method: parts.provider.text("token_endpoint_auth_method"),
+            method: parts.provider.auth_method(),
             identifier: identifier.expose_secret(),
             secret: secret.expose_secret(),
         };
