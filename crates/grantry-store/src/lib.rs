@@ -2,5 +2,7 @@
 //! embedded SQLite file in WAL mode, with migrations embedded in the binary.
 
 mod sqlite;
+#[cfg(test)]
+mod tests;
 
 pub use sqlite::SqliteStore;

@@ -1,7 +1,8 @@
 //! The ports: everything the domain needs from outside, as traits. The
 //! storage engines (`grantry-store`), the keyring (`grantry-crypto`) and the
-//! HTTP client (`grantry-server::outbound`) implement them; `testing` has the
-//! in-memory store and the manual clock the domain's own tests run on.
+//! HTTP client (`grantry-server::outbound`) implement them. For tests (the
+//! feature `testing`): `testing` has the manual clock, `memory` the in-memory
+//! store, and `conformance` the suite every store engine must pass.
 
 mod http;
 mod store;
@@ -53,6 +54,10 @@ impl Clock for SystemClock {
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
+pub mod conformance;
+#[cfg(any(test, feature = "testing"))]
+pub mod memory;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 

@@ -1,6 +1,7 @@
 //! Second implementations of the ports, for tests: a clock that moves only
-//! when told to (or when something sleeps on it), an in-memory store, and the
-//! conformance suite every store engine must pass.
+//! when told to (or when something sleeps on it). The in-memory store is in
+//! `ports::memory`, the conformance suite every store engine must pass in
+//! `ports::conformance`.
 
 use std::sync::Mutex;
 use std::time::Duration;
