@@ -602,7 +602,7 @@ impl Store for SqliteStore {
                         .map_err(backend)?
                         .map(Id::from_string),
                     message: row.try_get("message").map_err(backend)?,
-                    created_at: time_column(&row, "created_at")?,
+                    created_at: time_column(row, "created_at")?,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;

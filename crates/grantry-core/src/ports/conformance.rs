@@ -21,7 +21,7 @@ use time::{Duration, OffsetDateTime};
 use super::{ApiToken, Notification, NotificationQuery, PendingState, Store, StoreError};
 use crate::access::Role;
 use crate::filter::{Condition, FilterValue, ListQuery, Op, Sort, Target};
-use crate::{timestamp, Id, Kind, NaturalKey, Record, Sealed};
+use crate::{timestamp, Id, Kind, NaturalKey, NotificationLevel, Record, Sealed};
 
 /// One `#[tokio::test]` per conformance case, each on the store `$fresh.await` gives.
 #[macro_export]
@@ -93,7 +93,7 @@ pub fn record(kind: Kind, n: u32, namespace: &str, name: &str) -> Record {
     Record {
         id: id(n),
         kind,
-        rtype: kind.types().first().map_or("", |spec| spec.name).to_owned(),
+        rtype: kind.types()[0],
         namespace: namespace.to_owned(),
         name: name.to_owned(),
         data: Map::new(),
@@ -116,7 +116,7 @@ trait Build: Sized {
 
 impl Build for Record {
     fn rtype(mut self, rtype: &str) -> Self {
-        rtype.clone_into(&mut self.rtype);
+        self.rtype = self.kind.parse_type(rtype).unwrap();
         self
     }
     fn data(mut self, field: &str, value: Value) -> Self {
@@ -1136,7 +1136,7 @@ pub async fn api_tokens(store: &dyn Store) {
 fn notification(n: u32, authorization: Option<&Record>, level: &str, created: i64) -> Notification {
     Notification {
         id: id(n),
-        level: level.to_owned(),
+        level: NotificationLevel::parse(level).unwrap(),
         authorization_id: authorization.map(|a| a.id.clone()),
         message: format!("message {n}"),
         created_at: at(created),
@@ -1162,7 +1162,7 @@ pub async fn notifications_newest_first_filtered_and_paged(store: &dyn Store) {
     let list = |authorization: Option<&Record>, level: Option<&str>, page, per_page| {
         let query = NotificationQuery {
             authorization_id: authorization.map(|a| a.id.clone()),
-            level: level.map(str::to_owned),
+            level: level.map(|l| NotificationLevel::parse(l).unwrap()),
             page,
             per_page,
         };

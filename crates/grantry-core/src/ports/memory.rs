@@ -127,7 +127,7 @@ impl Val {
 fn column_text(r: &Record, column: &str) -> Val {
     match column {
         "id" => Val::Text(r.id.as_str().to_owned()),
-        "type" => Val::Text(r.rtype.clone()),
+        "type" => Val::Text(r.rtype.as_str().to_owned()),
         "namespace" => Val::Text(r.namespace.clone()),
         "name" => Val::Text(r.name.clone()),
         "origin" => Val::Text(r.origin.clone()),
@@ -275,7 +275,7 @@ impl Store for MemoryStore {
         // The kind, type and creation time stay.
         let mut new = stored(record);
         new.kind = old.kind;
-        new.rtype = old.rtype.clone();
+        new.rtype = old.rtype;
         new.created_at = old.created_at;
         inner.check(&new, Some(position))?;
         inner.records[position] = new;

@@ -984,7 +984,6 @@ struct LayerTypes {
 }
 
 #[allow(clippy::too_many_arguments)]
-#[allow(clippy::too_many_arguments)]
 async fn form_page(
     state: &AppState,
     caller: &Caller,
