@@ -4,12 +4,31 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde_json::json;
+use serde::Serialize;
 
 use crate::access::{Action, Caller};
 use crate::ports::{Clock, Notification, NotificationQuery, Store};
 use crate::service::Page;
 use crate::{timestamp, Error, Id, NotificationLevel, Record};
+
+/// A notification as listed, naming its authorization (`{"id"}` alone once it is deleted).
+#[derive(Clone, Debug, Serialize)]
+pub struct NotificationView {
+    pub id: String,
+    pub level: NotificationLevel,
+    pub authorization: Option<AuthorizationRef>,
+    pub message: String,
+    pub created_at: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct AuthorizationRef {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
 
 pub struct Notifications {
     store: Arc<dyn Store>,
@@ -37,7 +56,7 @@ impl Notifications {
     }
 
     /// One page, newest first, each naming its authorization when it still exists.
-    pub async fn list(&self, caller: &Caller, query: &NotificationQuery) -> Result<Page, Error> {
+    pub async fn list(&self, caller: &Caller, query: &NotificationQuery) -> Result<Page<NotificationView>, Error> {
         caller.check(Action::ReadNotifications)?;
         let (items, total) = self.store.list_notifications(query).await?;
         let ids: Vec<Id> = items.iter().filter_map(|n| n.authorization_id.clone()).collect();
@@ -45,18 +64,16 @@ impl Notifications {
             self.store.get_many(&ids).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
         let items = items
             .into_iter()
-            .map(|n| {
-                let authorization = n.authorization_id.as_ref().map(|id| match auths.get(id) {
-                    Some(a) => json!({"id": id.as_str(), "namespace": a.namespace, "name": a.name}),
-                    None => json!({"id": id.as_str()}),
-                });
-                json!({
-                    "id": n.id.as_str(),
-                    "level": n.level.as_str(),
-                    "authorization": authorization,
-                    "message": n.message,
-                    "created_at": timestamp(n.created_at),
-                })
+            .map(|n| NotificationView {
+                authorization: n.authorization_id.as_ref().map(|id| AuthorizationRef {
+                    id: id.to_string(),
+                    namespace: auths.get(id).map(|a| a.namespace.clone()),
+                    name: auths.get(id).map(|a| a.name.clone()),
+                }),
+                id: n.id.to_string(),
+                level: n.level,
+                message: n.message,
+                created_at: timestamp(n.created_at),
             })
             .collect();
         Ok(Page { items, total, page: query.page, per_page: query.per_page })

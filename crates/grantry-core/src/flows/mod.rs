@@ -29,7 +29,7 @@ use crate::notifications::Notifications;
 use crate::oauth2::{self, ProviderSettings, Vars};
 use crate::ports::{seal_context, Clock, HttpMethod, HttpSend, Sealer, Store};
 use crate::scrub::Scrubber;
-use crate::service::{label, Records};
+use crate::service::{label, RecordView, Records};
 use crate::template::{HostParameter, Position};
 use crate::ErrorCode;
 use crate::{AuthorizationType, Error, Id, Kind, NotificationLevel, Record, Status};
@@ -50,7 +50,7 @@ pub enum Authorized {
     /// Send the browser here.
     Redirect(String),
     /// No browser needed (client credentials): the record as it is now.
-    Record(Value),
+    Record(RecordView),
 }
 
 /// Where the callback sends the browser, and what to tell it.
@@ -148,12 +148,12 @@ impl Flows {
     }
 
     /// Ends a grant and answers the authorization as it is afterwards.
-    pub async fn cancel(&self, caller: &Caller, id: &Id) -> Result<Value, Error> {
+    pub async fn cancel(&self, caller: &Caller, id: &Id) -> Result<RecordView, Error> {
         caller.check(Action::Flow)?;
         self.cancel_now(id).await
     }
 
-    async fn cancel_now(&self, id: &Id) -> Result<Value, Error> {
+    async fn cancel_now(&self, id: &Id) -> Result<RecordView, Error> {
         let auth = self.authorization(id).await?;
         types::of_record(&auth)?.cancel(self, auth).await?;
         self.records.view_of(Kind::Authorization, id).await

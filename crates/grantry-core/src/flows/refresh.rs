@@ -11,13 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
-use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::exchange::Failure;
 use super::proxy::{Prepared, ProxyInput};
 use super::{state_error, Flows, Parts};
 use crate::access::{Action, Caller};
+use crate::service::RecordView;
 use crate::ErrorCode;
 use crate::{Error, Id, Kind, Record};
 
@@ -26,12 +26,12 @@ pub(crate) const LEASE: time::Duration = time::Duration::seconds(30);
 
 impl Flows {
     /// Forces a refresh now.
-    pub async fn refresh(&self, caller: &Caller, id: &Id) -> Result<Value, Error> {
+    pub async fn refresh(&self, caller: &Caller, id: &Id) -> Result<RecordView, Error> {
         caller.check(Action::Flow)?;
         self.force_refresh(id).await
     }
 
-    async fn force_refresh(&self, id: &Id) -> Result<Value, Error> {
+    async fn force_refresh(&self, id: &Id) -> Result<RecordView, Error> {
         let parts = self.parts(id).await?;
         if !can_refresh(&parts) {
             return Err(state_error(

@@ -23,8 +23,9 @@ use grantry_core::filter::{parse_filter_object, parse_list_query, Op};
 use grantry_core::flows::{Authorized, Start};
 use grantry_core::oauth2::encode_form;
 use grantry_core::ports::NotificationQuery;
+use grantry_core::service::RecordView;
 use grantry_core::service::Selection;
-use grantry_core::{Error, FieldErrors, FieldType, Id, Kind, NotificationLevel, RecordType};
+use grantry_core::{timestamp, Error, FieldErrors, FieldType, Id, Kind, NotificationLevel, RecordType, Status};
 use serde_json::{json, Value};
 
 use crate::extract::MAX_BODY;
@@ -476,26 +477,17 @@ async fn list(
         .items
         .iter()
         .map(|item| Row {
-            id: item["id"].as_str().unwrap_or_default().to_owned(),
-            label: item["label"].as_str().unwrap_or_default().to_owned(),
-            type_label: kind
-                .parse_type(item["type"].as_str().unwrap_or_default())
-                .map(RecordType::label)
-                .unwrap_or("")
-                .to_owned(),
-            status: (kind == Kind::Authorization).then(|| item["status"].as_str().unwrap_or("unauthorized").to_owned()),
-            error: item["last_error"].get("error").and_then(Value::as_str).map(|e| {
-                match item["last_error"]["error_description"].as_str() {
+            id: item.id.to_string(),
+            label: item.label.clone(),
+            type_label: item.rtype.label().to_owned(),
+            status: item.status().map(|s| s.as_str().to_owned()),
+            error: item.field("last_error").and_then(|e| e.get("error")).and_then(Value::as_str).map(|e| {
+                match item.field("last_error").and_then(|l| l.get("error_description")).and_then(Value::as_str) {
                     Some(d) => format!("{e}: {d}"),
                     None => e.to_owned(),
                 }
             }),
-            updated_at: item["updated_at"]
-                .as_str()
-                .unwrap_or_default()
-                .replace('T', " ")
-                .trim_end_matches('Z')
-                .to_owned(),
+            updated_at: shown_time(item.updated_at),
         })
         .collect();
     let mut headings = vec!["Label", "Type"];
@@ -669,7 +661,7 @@ async fn record_json(
         Ok(record) => render(&TextPage {
             csrf: session.csrf.clone(),
             nav: nav(kind.as_str()),
-            title: format!("JSON: {}", record["label"].as_str().unwrap_or_default()),
+            title: format!("JSON: {}", record.label),
             back: format!("/ui/{}/{id}", kind.as_str()),
             intro: Some("Secrets are never shown; `secrets` says which are set.".into()),
             body: serde_json::to_string_pretty(&record).unwrap_or_default(),
@@ -746,28 +738,26 @@ async fn show(
         }
         _ => (None, false),
     };
-    let mut items = Vec::new();
-    if let Some(object) = record.as_object() {
-        for (key, value) in object {
-            if matches!(key.as_str(), "label" | "secrets") {
-                continue;
-            }
-            items.push((forms::human(key), display(value)));
-        }
-        for (key, set) in record["secrets"].as_object().into_iter().flatten() {
-            items.push((
-                forms::human(key),
-                if set.as_bool() == Some(true) { "set (hidden)" } else { "not set" }.to_owned(),
-            ));
-        }
+    let mut items =
+        vec![(forms::human("id"), record.id.to_string()), (forms::human("type"), record.rtype.as_str().to_owned())];
+    for (name, value) in &record.fields {
+        items.push((forms::human(name), display(value)));
+    }
+    items.push((forms::human("created_at"), timestamp(record.created_at)));
+    items.push((forms::human("updated_at"), timestamp(record.updated_at)));
+    if let Some(origin) = &record.origin {
+        items.push((forms::human("origin"), origin.clone()));
+    }
+    for (name, set) in &record.secrets {
+        items.push((forms::human(name), if *set { "set (hidden)" } else { "not set" }.to_owned()));
     }
     render(&ShowPage {
         csrf: session.csrf.clone(),
         nav: nav(kind.as_str()),
-        title: record["label"].as_str().unwrap_or_default().to_owned(),
+        title: record.label.clone(),
         base: format!("/ui/{}", kind.as_str()),
         id,
-        status: (kind == Kind::Authorization).then(|| record["status"].as_str().unwrap_or("unauthorized").to_owned()),
+        status: record.status().map(|s| s.as_str().to_owned()),
         notice,
         notice_is_error,
         authorization_actions: kind == Kind::Authorization,
@@ -809,7 +799,7 @@ async fn member_action(
                     let host =
                         url::Url::parse(&url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
                     let label = match state.records.get(&caller, Kind::Authorization, &record_id).await {
-                        Ok(r) => r["label"].as_str().unwrap_or_default().to_owned(),
+                        Ok(r) => r.label,
                         Err(_) => String::new(),
                     };
                     let mut page = render(&LeavePage {
@@ -830,7 +820,9 @@ async fn member_action(
                     }
                     return page;
                 }
-                Ok(Authorized::Record(r)) => Ok(format!("Authorize answered: {}", r["status"].as_str().unwrap_or(""))),
+                Ok(Authorized::Record(r)) => {
+                    Ok(format!("Authorize answered: {}", r.status().map(Status::as_str).unwrap_or("")))
+                }
                 Err(Error::State { code: grantry_core::ErrorCode::NotSupported, .. }) => {
                     return Redirect::to(&format!("{back}/edit?notice=Set+the+credentials+to+authorize"))
                         .into_response()
@@ -890,13 +882,7 @@ async fn choices(
         per_page: grantry_core::filter::MAX_PER_PAGE,
     };
     let mut out: Vec<(String, String)> = match state.records.list(caller, kind, &query).await {
-        Ok(page) => page
-            .items
-            .iter()
-            .map(|i| {
-                (i["id"].as_str().unwrap_or_default().to_owned(), i["label"].as_str().unwrap_or_default().to_owned())
-            })
-            .collect(),
+        Ok(page) => page.items.iter().map(|i| (i.id.to_string(), i.label.clone())).collect(),
         Err(_) => Vec::new(),
     };
     out.sort_by(|a, b| a.1.cmp(&b.1));
@@ -911,7 +897,7 @@ async fn scopes_of_client(state: &AppState, caller: &Caller, client_id: &str) ->
     let Ok(client) = state.records.get(caller, Kind::Client, &Id::from_string(client_id)).await else {
         return Vec::new();
     };
-    let provider = client["provider"]["id"].as_str().unwrap_or_default();
+    let provider = client.reference("provider").unwrap_or_default();
     match grantry_core::filter::parse_condition(Kind::Scope, "provider.id", provider) {
         Ok(condition) => choices(state, caller, Kind::Scope, vec![condition]).await,
         Err(_) => Vec::new(),
@@ -1037,11 +1023,11 @@ async fn form_page(
 }
 
 /// After a layer saved: htmx raises `grantry:saved` with what the opener needs.
-fn saved_in_layer(target: &str, record: &Value) -> Response {
+fn saved_in_layer(target: &str, record: &RecordView) -> Response {
     let detail = json!({"grantry:saved": {
         "for": target,
-        "id": record["id"],
-        "label": record["label"],
+        "id": record.id.as_str(),
+        "label": record.label,
     }});
     let mut response = StatusCode::OK.into_response();
     if let Ok(value) = HeaderValue::from_str(&detail.to_string()) {
@@ -1159,7 +1145,7 @@ async fn create(
     match state.records.create(&caller, kind, &body).await {
         Ok(record) if nesting.target.is_some() => saved_in_layer(nesting.target.as_deref().unwrap_or(""), &record),
         Ok(record) => {
-            let notice = format!("Saved {}", record["label"].as_str().unwrap_or(""));
+            let notice = format!("Saved {}", record.label);
             Redirect::to(&format!("/ui/{}?{}", kind.as_str(), encode_form(&[("notice".into(), notice)])))
                 .into_response()
         }
@@ -1182,11 +1168,19 @@ async fn edit(
     let nesting = Nesting::from_pairs(&query);
     match state.records.get(&caller, kind, &Id::from_string(id.clone())).await {
         Ok(record) => {
-            let Some(rtype) = kind.parse_type(record["type"].as_str().unwrap_or_default()) else {
-                return page_error(StatusCode::INTERNAL_SERVER_ERROR, "This record has an unknown type.");
-            };
-            form_page(&state, &caller, &session, kind, rtype, &record, &FieldErrors::default(), Some(&id), &nesting)
-                .await
+            let values = record.to_value();
+            form_page(
+                &state,
+                &caller,
+                &session,
+                kind,
+                record.rtype,
+                &values,
+                &FieldErrors::default(),
+                Some(&id),
+                &nesting,
+            )
+            .await
         }
         Err(e) => ui_error(e),
     }
@@ -1203,12 +1197,9 @@ async fn update(
 ) -> Response {
     let nesting = Nesting::from_pairs(&query);
     let record_id = Id::from_string(id.clone());
-    let existing = match state.records.get(&caller, kind, &record_id).await {
-        Ok(r) => r,
+    let (existing, rtype) = match state.records.get(&caller, kind, &record_id).await {
+        Ok(r) => (r.to_value(), r.rtype),
         Err(e) => return ui_error(e),
-    };
-    let Some(rtype) = kind.parse_type(existing["type"].as_str().unwrap_or_default()) else {
-        return page_error(StatusCode::INTERNAL_SERVER_ERROR, "This record has an unknown type.");
     };
     let body = match forms::to_body(kind, rtype, &form.pairs) {
         Ok(mut b) => {
@@ -1276,23 +1267,22 @@ async fn notifications(
         .items
         .iter()
         .map(|n| {
-            let level = n["level"].as_str().unwrap_or_default().to_owned();
-            let auth = &n["authorization"];
+            let auth = n.authorization.as_ref();
             NotificationRow {
-                level_class: match level.as_str() {
-                    "error" => "failed",
-                    "warning" => "expired",
-                    _ => "unauthorized",
+                level_class: match n.level {
+                    NotificationLevel::Error => "failed",
+                    NotificationLevel::Warning => "expired",
+                    NotificationLevel::Info => "unauthorized",
                 },
-                level,
-                time: n["created_at"].as_str().unwrap_or_default().replace('T', " ").trim_end_matches('Z').to_owned(),
-                record: match (auth["namespace"].as_str(), auth["name"].as_str()) {
+                level: n.level.as_str().to_owned(),
+                time: n.created_at.replace('T', " ").trim_end_matches('Z').to_owned(),
+                record: match (auth.and_then(|a| a.namespace.as_deref()), auth.and_then(|a| a.name.as_deref())) {
                     (Some(ns), Some(name)) if !ns.is_empty() => format!("{ns} | {name}"),
                     (_, Some(name)) => name.to_owned(),
                     _ => "—".to_owned(),
                 },
-                href: auth["id"].as_str().map(|id| format!("/ui/authorizations/{id}")),
-                message: n["message"].as_str().unwrap_or_default().to_owned(),
+                href: auth.map(|a| format!("/ui/authorizations/{}", a.id)),
+                message: n.message.clone(),
             }
         })
         .collect();
@@ -1304,4 +1294,9 @@ async fn notifications(
         levels: vec!["info", "warning", "error"],
         items,
     })
+}
+
+/// A time as lists show it: `2026-12-01 23:38:41.123`.
+fn shown_time(t: time::OffsetDateTime) -> String {
+    timestamp(t).replace('T', " ").trim_end_matches('Z').to_owned()
 }
