@@ -1,4 +1,4 @@
-//! Roles and what each may do (issue 8, "Roles and API tokens"; SPEC §8).
+//! Roles and what each may do (docs/concepts.md §8.1).
 //! Every route names the `Action` it performs; `Role::may` is the one table.
 
 use std::fmt;

@@ -41,7 +41,7 @@ macro_rules! closed_set {
 }
 
 closed_set! {
-    /// Where and how a remote API issues credentials (docs/concepts.md §1).
+    /// Where and how a remote API issues credentials (docs/concepts.md §1.3).
     pub enum ProviderType { OAuth2 = "oauth2", OAuth1 = "oauth1", Generic = "generic" }
 }
 
@@ -62,7 +62,7 @@ closed_set! {
 }
 
 closed_set! {
-    /// An authorization's status (docs/concepts.md §9).
+    /// An authorization's status (docs/concepts.md §9.1).
     pub enum Status { Unauthorized = "unauthorized", Authorized = "authorized", Expired = "expired", Failed = "failed" }
 }
 

@@ -1,4 +1,4 @@
-//! List queries: filter conditions, sorting and paging (SPEC §2), parsed from
+//! List queries: filter conditions, sorting and paging (docs/concepts.md §2), parsed from
 //! the query string or from a JSON filter object, checked against the kind's fields.
 
 use serde_json::Value;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use secrecy::SecretString;
 use serde_json::{Map, Value};
 
-use crate::kind::{RefreshField, REFRESH_REQUEST_FIELDS};
+use crate::fields::{RefreshField, REFRESH_REQUEST_FIELDS};
 use crate::template::RequestBudget;
 use crate::{template, AuthorizationType, Error, Field, FieldErrors, FieldType, Kind, RecordType};
 
@@ -31,6 +31,16 @@ pub struct Input {
     pub refs: BTreeMap<&'static str, Value>,
     /// Secret fields: `Some` sets, `None` clears.
     pub secrets: BTreeMap<&'static str, Option<SecretString>>,
+}
+
+impl std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Input")
+            .field("values", &self.values)
+            .field("refs", &self.refs)
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 /// The record type named by a body, or the kind's only type.
@@ -123,7 +133,7 @@ pub fn parse(
 }
 
 /// The lists whose keys become parameters of Grantry's own OAuth 2.0
-/// authorize and token requests (issue 8, "Reserved keys"). A generic
+/// authorize and token requests (docs/concepts.md §3.5). A generic
 /// provider's parameters are its own: only the callback key is Grantry's, and
 /// the flow keeps it.
 fn owns_reserved_keys(rtype: RecordType, field: &str) -> bool {

@@ -5,6 +5,7 @@
 pub mod access;
 mod closed;
 mod error;
+mod fields;
 pub mod filter;
 pub mod flows;
 mod input;
@@ -22,5 +23,9 @@ pub mod tokens;
 
 pub use closed::*;
 pub use error::{Error, FieldErrors, Referrer};
+pub use fields::{RefreshField, REFRESH_REQUEST_FIELDS};
 pub use kind::*;
 pub use record::*;
+
+#[cfg(test)]
+mod redaction_tests;

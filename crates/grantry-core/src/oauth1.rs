@@ -34,6 +34,16 @@ pub struct Signer<'a> {
     pub extra: &'a [(&'a str, &'a str)],
 }
 
+impl std::fmt::Debug for Signer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("method", &self.method)
+            .field("timestamp", &self.timestamp)
+            .field("nonce", &self.nonce)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The base string URI (§3.4.1.2): lower-case scheme and host, the port only
 /// when it is not the scheme's default, the path; no query, no fragment.
 pub fn base_uri(url: &url::Url) -> String {

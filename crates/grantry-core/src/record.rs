@@ -134,7 +134,7 @@ impl Record {
     }
 }
 
-/// How a record is found by people and imports (SPEC §1).
+/// How a record is found by people and imports (docs/concepts.md §1.1).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NaturalKey {
     /// Providers and authorizations.

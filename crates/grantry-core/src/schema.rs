@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::kind::REFRESH_REQUEST_FIELDS;
+use crate::fields::REFRESH_REQUEST_FIELDS;
 use crate::{FieldType, Kind};
 
 fn key_values_schema() -> Value {

@@ -1,7 +1,7 @@
 //! Scrubbing of text that came from outside (a provider's error, a failed
 //! request's message) before it is stored, returned, notified or logged: every
 //! secret the flow knows is replaced, in its plain, URL-encoded and base64
-//! forms (issue 8, "Provider answers are data").
+//! forms (docs/concepts.md §6).
 
 use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};

@@ -1,4 +1,4 @@
-//! API tokens (docs/concepts.md §8): minted with a role and an optional
+//! API tokens (docs/concepts.md §8.2): minted with a role and an optional
 //! expiry, shown once, stored only as a hash, listed without values, revoked
 //! at once. The REST routes, the UI's sign-in and `grantry token …` all go
 //! through `ApiTokens`.

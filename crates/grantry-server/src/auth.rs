@@ -1,5 +1,5 @@
 //! API access: bearer tokens checked against the stored hashes, the role each
-//! route needs (issue 8, "Roles and API tokens"), and the throttle on failed
+//! route needs (docs/concepts.md §8.1), and the throttle on failed
 //! attempts per client address.
 
 use std::collections::HashMap;

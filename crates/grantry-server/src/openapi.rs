@@ -183,7 +183,7 @@ pub fn document(server_url: &str) -> Value {
     })
 }
 
-/// The OAuth 2.0 routes (SPEC §4) beside the record routes.
+/// The OAuth 2.0 routes (docs/concepts.md §4) beside the record routes.
 fn oauth_paths() -> Vec<(&'static str, Value)> {
     let id = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}]);
     let record = json!({"$ref": "#/components/schemas/Authorization"});

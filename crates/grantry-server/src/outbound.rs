@@ -1,5 +1,5 @@
 //! The one outgoing HTTP client: a timeout, no redirects, no proxy from the
-//! environment, a 1 MiB answer cap, and the address rules of issue 8
+//! environment, a 1 MiB answer cap, and the address rules of docs/concepts.md §4.7
 //! ("Secure by default"), checked on the addresses DNS gives.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

@@ -17,6 +17,17 @@ pub struct SignInput {
     pub body: Option<String>,
 }
 
+impl fmt::Debug for SignInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("SignInput")
+            .field("method", &self.method)
+            .field("url", &self.url.split('?').next().unwrap_or(""))
+            .field("headers", &names)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What to add to a request: headers and query parameters. They carry live
 /// credentials, so `Debug` shows only their names.
 #[derive(Default, PartialEq, Eq)]

@@ -230,14 +230,14 @@ impl Flows {
     pub(crate) async fn store_tokens(&self, auth: &mut Record, tokens: TokenSet, new_grant: bool) -> Result<(), Error> {
         let seal = |field: &str, value: &str| self.sealer.seal(value, &seal_context(&auth.id, field));
         let mut sealed = vec![
-            ("access_token", seal("access_token", &tokens.access_token)?),
-            ("token_response", seal("token_response", &tokens.raw)?),
+            ("access_token", seal("access_token", tokens.access_token.expose_secret())?),
+            ("token_response", seal("token_response", tokens.raw.expose_secret())?),
         ];
         if let Some(r) = &tokens.refresh_token {
-            sealed.push(("refresh_token", seal("refresh_token", r)?));
+            sealed.push(("refresh_token", seal("refresh_token", r.expose_secret())?));
         }
         if let Some(t) = &tokens.id_token {
-            sealed.push(("id_token", seal("id_token", t)?));
+            sealed.push(("id_token", seal("id_token", t.expose_secret())?));
         }
         for (field, value) in sealed {
             auth.secrets.insert(field.to_owned(), value);

@@ -39,6 +39,24 @@ impl fmt::Debug for FreshToken {
 }
 
 impl FreshToken {
+    /// A token of type `token_type` that expires at `expires_at` (a JSON time or null).
+    pub(crate) fn new(token: SecretString, token_type: String, expires_at: Value) -> FreshToken {
+        let header = format!("{token_type} {}", token.expose_secret());
+        let json = json!({
+            "access_token": token.expose_secret(),
+            "token_type": token_type,
+            "expires_at": expires_at,
+            "authorization_header": header,
+        })
+        .to_string();
+        FreshToken(Arc::new(Token {
+            access_token: token,
+            token_type,
+            authorization_header: SecretString::from(header),
+            json: SecretString::from(json),
+        }))
+    }
+
     pub fn access_token(&self) -> SecretString {
         self.0.access_token.clone()
     }
@@ -186,20 +204,7 @@ impl Flows {
             t if t.is_empty() || t.eq_ignore_ascii_case("bearer") => "Bearer".to_owned(),
             t => t.to_owned(),
         };
-        let header = format!("{token_type} {}", token.expose_secret());
-        let json = json!({
-            "access_token": token.expose_secret(),
-            "token_type": token_type,
-            "expires_at": auth.data.get("expires_at").cloned().unwrap_or(Value::Null),
-            "authorization_header": header,
-        })
-        .to_string();
-        Ok(FreshToken(Arc::new(Token {
-            access_token: token,
-            token_type,
-            authorization_header: SecretString::from(header),
-            json: SecretString::from(json),
-        })))
+        Ok(FreshToken::new(token, token_type, auth.data.get("expires_at").cloned().unwrap_or(Value::Null)))
     }
 
     pub(crate) fn is_fresh(&self, auth: &Record) -> bool {

@@ -28,7 +28,7 @@ pub(crate) fn hash_state(state: &str) -> String {
 
 impl Flows {
     /// Where the browser goes back to must be Grantry's own origin or one
-    /// the operator listed, over https (http only on loopback): issue 8, "Flows".
+    /// the operator listed, over https (http only on loopback): docs/concepts.md §4.1.
     pub(crate) fn check_return_to(&self, url: &str) -> Result<(), Error> {
         let parsed = url::Url::parse(url).ok();
         let loopback = |u: &url::Url| match u.host() {
@@ -88,7 +88,7 @@ impl Flows {
 
     /// A callback that gives no new grant (`error=`, no code, a refused
     /// exchange). An authorization that is authorized keeps its grant: whoever
-    /// holds the state of a new request cannot undo it (issue 8, "Flows").
+    /// holds the state of a new request cannot undo it (docs/concepts.md §4.2).
     pub(crate) async fn callback_failed(
         &self,
         auth: &mut Record,

@@ -24,8 +24,21 @@ pub struct ProxyInput {
     pub body: Vec<u8>,
 }
 
+/// The caller's request carries its own credentials: `Debug` shows no values.
+impl std::fmt::Debug for ProxyInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("ProxyInput")
+            .field("method", &self.method)
+            .field("headers", &names)
+            .field("body_bytes", &self.body.len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// The request to send, and the authorization to refresh when the remote API
 /// answers 401.
+#[derive(Debug)]
 pub struct Prepared {
     pub request: HttpRequest,
     pub refreshable: Option<Id>,
@@ -61,7 +74,7 @@ pub(crate) const NOT_FORWARDED: &[&str] = &[
 ];
 
 /// Whether a header of a response or request crosses the proxy. The
-/// remote's cookies stay behind too (issue 8, "Proxy").
+/// remote's cookies stay behind too (docs/concepts.md §7.4).
 pub fn is_forwarded_header(name: &str) -> bool {
     !NOT_FORWARDED.iter().any(|h| h.eq_ignore_ascii_case(name))
         && !name.to_ascii_lowercase().starts_with("x-forwarded-")

@@ -68,11 +68,18 @@ impl HttpMethod {
     }
 }
 
+/// An answer; its body may hold tokens, so `Debug` shows only its size.
 #[derive(Clone)]
 pub struct HttpResponse {
     pub status: u16,
     pub content_type: String,
     pub body: Vec<u8>,
+}
+
+impl fmt::Debug for HttpResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HttpResponse({} {}, {} bytes)", self.status, self.content_type, self.body.len())
+    }
 }
 
 /// What the outgoing HTTP client can fail with.

@@ -24,7 +24,7 @@ pub enum StoreError {
 }
 
 /// An API token as stored: only the hash of its value.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ApiToken {
     pub id: Id,
     pub name: String,
@@ -35,8 +35,19 @@ pub struct ApiToken {
     pub expires_at: Option<OffsetDateTime>,
 }
 
+impl std::fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiToken")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A pending authorize request, found again by the hash of its state.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct PendingState {
     pub state_hash: String,
     pub authorization_id: Id,
@@ -47,6 +58,16 @@ pub struct PendingState {
     pub binding_hash: Option<String>,
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
+}
+
+impl std::fmt::Debug for PendingState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingState")
+            .field("authorization_id", &self.authorization_id)
+            .field("return_to", &self.return_to)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Something a person should know about an authorization.

@@ -1,5 +1,5 @@
-//! The record service: every operation of the generic menu (SPEC §2) on every
-//! kind, with the rules of SPEC §1. Handlers call this; this calls the Store.
+//! The record service: every operation of the generic menu (docs/concepts.md §2) on every
+//! kind, with the rules of docs/concepts.md §1. Handlers call this; this calls the Store.
 
 mod references;
 mod rules;

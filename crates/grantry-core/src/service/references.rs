@@ -1,4 +1,4 @@
-//! Resolving reference fields (docs/concepts.md §2.4): by id, by natural
+//! Resolving reference fields (docs/concepts.md §2.5): by id, by natural
 //! key, or a new record given inline, and the scopes of an authorization by
 //! name within its client's provider.
 

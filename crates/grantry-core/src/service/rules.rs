@@ -92,7 +92,7 @@ pub(super) fn templates_of(record: &Record) -> Vec<(String, &str, Position)> {
     out
 }
 
-/// The fences of issue 8 on a record's templates: no secret variable where
+/// The fences of docs/concepts.md §3.3 on a record's templates: no secret variable where
 /// it may not go, and URLs whose scheme and host are literal but for
 /// declared host parameters.
 pub(super) fn check_templates(record: &Record, errors: &mut FieldErrors) {
@@ -129,7 +129,7 @@ pub(super) fn check_templates(record: &Record, errors: &mut FieldErrors) {
     }
 }
 
-/// The rules of SPEC §1 on a whole record, with the records it references at hand.
+/// The rules of docs/concepts.md §1 on a whole record, with the records it references at hand.
 pub(super) fn validate(record: &Record, ctx: &Context) -> FieldErrors {
     let mut errors = FieldErrors::default();
     check_templates(record, &mut errors);

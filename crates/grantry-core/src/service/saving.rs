@@ -1,4 +1,4 @@
-//! Creating and changing records (docs/concepts.md §1, §2.5): input parsed
+//! Creating and changing records (docs/concepts.md §1, §2.3): input parsed
 //! by the field table, references resolved, secrets sealed, derived fields set,
 //! the rules checked, one write.
 
@@ -145,7 +145,7 @@ impl Records {
     /// Seals the secrets the input sets and drops the ones it clears. Says
     /// whether any secret was given or cleared: a given secret always counts as
     /// a change, even when it equals the stored one, so that the answer is no
-    /// oracle for guessing a secret (issue 8, "Hygiene").
+    /// oracle for guessing a secret (docs/concepts.md §6).
     pub(super) fn apply_secrets(&self, record: &mut Record, input: &Input) -> Result<bool, Error> {
         let mut changed = false;
         for (field, value) in &input.secrets {

@@ -69,7 +69,7 @@ impl Serialize for RecordView {
     }
 }
 
-/// The label shown in lists and pickers (SPEC §1).
+/// The label shown in lists and pickers (docs/concepts.md §1.1).
 pub fn label(record: &Record, ctx: &Context) -> String {
     match record.kind {
         Kind::Provider => format!("{} | {}", record.namespace, record.name),

@@ -1,4 +1,4 @@
-//! The Liquid engine with a budget (issue 8, "Bounded rendering"): every
+//! The Liquid engine with a budget (docs/concepts.md §3.6): every
 //! render may run at most `MAX_ITERATIONS` loop iterations in total, write at
 //! most `MAX_OUTPUT` bytes, make no value larger than that, and take at most
 //! `MAX_TIME`. The budget is checked while rendering, by Grantry's own `for`

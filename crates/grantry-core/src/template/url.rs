@@ -1,4 +1,4 @@
-//! URL templates keep their host (issue 8, "URLs keep their host"): the
+//! URL templates keep their host (docs/concepts.md §3.4): the
 //! scheme, host and port are literal text, except whole host labels taken from
 //! declared `host_parameters` whose values must match a pattern; every other
 //! value is percent-encoded for the part of the URL it lands in, so no value

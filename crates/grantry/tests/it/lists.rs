@@ -1,4 +1,4 @@
-//! The generic menu on lists (SPEC §2): filters, sorting, paging and deletes.
+//! The generic menu on lists (docs/concepts.md §2): filters, sorting, paging and deletes.
 
 use serde_json::{json, Value};
 

@@ -1,4 +1,4 @@
-//! Records and their rules (SPEC §1): validation, natural keys, inline creation, updates.
+//! Records and their rules (docs/concepts.md §1): validation, natural keys, inline creation, updates.
 
 use serde_json::json;
 
@@ -153,7 +153,7 @@ async fn a_client_is_created_with_its_provider_inline_and_gets_the_provider_name
     let scopes = s.get("/api/v1/scopes?provider.name=Slack").await;
     assert_eq!(scopes.body["items"][0]["name"], "{{scope}}");
 
-    // A failing outer record keeps the inner one (SPEC §1).
+    // A failing outer record keeps the inner one (docs/concepts.md §2.5).
     let r = s
         .post(
             "/api/v1/clients",

@@ -1,4 +1,4 @@
-//! Secrets (SPEC §6): never in a response, a log line or the database file;
+//! Secrets (docs/concepts.md §6): never in a response, a log line or the database file;
 //! sealed under the master key, which must match on every start.
 
 use serde_json::json;

@@ -1,4 +1,4 @@
-//! Applying an authorization to a request (SPEC §7): `POST …/sign` for every
+//! Applying an authorization to a request (docs/concepts.md §7): `POST …/sign` for every
 //! type, without the integration knowing the type.
 
 use serde_json::json;

@@ -89,7 +89,7 @@ impl AuthFlow for OAuth2 {
             None => None,
         };
         let (identifier, secret) = flows.client_credentials(&parts.client)?;
-        // What the provider sent back never becomes a variable (issue 8, "Sources stay apart").
+        // What the provider sent back never becomes a variable (docs/concepts.md §4.2).
         let vars = flows.vars(&parts, &identifier, &secret);
         let redirect_uri = flows.callback_url();
         let grant = Grant::AuthorizationCode {

@@ -1,4 +1,4 @@
-//! Regression tests of the security hardening (issue 8): every hole the issue
+//! Regression tests of the security hardening (docs/concepts.md §3, §6, §8): every hole the issue
 //! lists, tried as an attacker would, is refused, changes nothing and leaks nothing.
 
 mod at_rest;
