@@ -9,6 +9,7 @@ mod oauth;
 pub mod openapi;
 pub mod outbound;
 mod proxy;
+pub mod routes;
 pub mod tokens;
 pub mod ui;
 
@@ -18,7 +19,6 @@ use std::time::Instant;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use grantry_core::flows::Flows;
 use grantry_core::ports::Clock;
@@ -57,31 +57,16 @@ impl AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/api/v1/{kind}", get(api::list).post(api::create))
-        .route("/api/v1/{kind}/delete", post(api::delete_many))
-        .route("/api/v1/{kind}/export", post(api::export))
-        .route("/api/v1/{kind}/import", post(api::import))
-        .route("/api/v1/{kind}/schema", get(api::schema))
-        .route("/api/v1/{kind}/{id}", get(api::show).patch(api::update).delete(api::delete))
-        .route("/api/v1/authorizations/{id}/authorize", post(oauth::authorize))
-        .route("/api/v1/authorizations/{id}/token", get(oauth::token))
-        .route("/api/v1/authorizations/by-key/{namespace}/{name}/token", get(oauth::token_by_key))
-        .route("/api/v1/authorizations/{id}/refresh", post(oauth::refresh))
-        .route("/api/v1/authorizations/{id}/cancel", post(oauth::cancel))
-        .route("/api/v1/authorizations/{id}/sign", post(oauth::sign))
-        .route("/api/v1/connections/{id}/proxy", any(proxy::forward))
-        .route("/api/v1/connections/{id}/proxy/{*path}", any(proxy::forward))
-        .route("/api/v1/notifications", get(oauth::notifications))
-        .route("/api/v1/api-tokens", get(tokens::list).post(tokens::create))
-        .route("/api/v1/api-tokens/{id}", axum::routing::delete(tokens::revoke))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/api/v1/openapi.json", get(api::openapi))
-        .route("/oauth/callback", get(oauth::callback))
-        .route("/oauth/callback/{state}", get(oauth::callback_with_state))
-        .route("/oauth/result", get(oauth::result))
+    let mut api = Router::new();
+    for (path, handler) in routes::grouped(routes::Access::Bearer) {
+        api = api.route(path, handler);
+    }
+    let api = api.route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
+    let mut public = Router::new();
+    for (path, handler) in routes::grouped(routes::Access::Public) {
+        public = public.route(path, handler);
+    }
+    public
         .merge(api)
         .merge(ui::router(state.clone()))
         .fallback(not_found)
@@ -104,7 +89,7 @@ async fn transport_security(State(state): State<AppState>, req: Request, next: N
     response
 }
 
-async fn healthz() -> Json<serde_json::Value> {
+pub(crate) async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 

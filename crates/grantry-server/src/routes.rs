@@ -1,0 +1,207 @@
+//! The one route table of the API. The router is built from it, the auth
+//! middleware judges each route's role by its pattern, and a test proves the
+//! OpenAPI document lists exactly these routes.
+
+use axum::routing::{any, delete, get, patch, post, MethodRouter};
+
+use crate::{api, oauth, proxy, tokens, AppState};
+
+/// What a route does; `method_router` maps each to its handler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    List,
+    Create,
+    Show,
+    Update,
+    Delete,
+    DeleteMany,
+    Export,
+    Import,
+    Schema,
+    Authorize,
+    Token,
+    TokenByKey,
+    Refresh,
+    Cancel,
+    Sign,
+    Proxy,
+    Notifications,
+    ListTokens,
+    CreateToken,
+    RevokeToken,
+    Healthz,
+    OpenApi,
+    Callback,
+    CallbackWithState,
+    CallbackResult,
+}
+
+/// Who may call a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// An API token; its role is judged by `auth::api_action`.
+    Bearer,
+    /// Anyone: liveness, the OpenAPI document, and the provider's callback
+    /// (whose state is the credential).
+    Public,
+}
+
+pub struct Route {
+    /// `get`, `post`, `patch`, `delete`, or `any` (the proxy forwards every method).
+    pub method: &'static str,
+    pub path: &'static str,
+    pub endpoint: Endpoint,
+    pub access: Access,
+    /// Listed in the OpenAPI document (the callback's landing page is not an API).
+    pub documented: bool,
+}
+
+const fn bearer(method: &'static str, path: &'static str, endpoint: Endpoint) -> Route {
+    Route { method, path, endpoint, access: Access::Bearer, documented: true }
+}
+
+const fn public(method: &'static str, path: &'static str, endpoint: Endpoint, documented: bool) -> Route {
+    Route { method, path, endpoint, access: Access::Public, documented }
+}
+
+pub const ROUTES: &[Route] = &[
+    bearer("get", "/api/v1/{kind}", Endpoint::List),
+    bearer("post", "/api/v1/{kind}", Endpoint::Create),
+    bearer("get", "/api/v1/{kind}/{id}", Endpoint::Show),
+    bearer("patch", "/api/v1/{kind}/{id}", Endpoint::Update),
+    bearer("delete", "/api/v1/{kind}/{id}", Endpoint::Delete),
+    bearer("post", "/api/v1/{kind}/delete", Endpoint::DeleteMany),
+    bearer("post", "/api/v1/{kind}/export", Endpoint::Export),
+    bearer("post", "/api/v1/{kind}/import", Endpoint::Import),
+    bearer("get", "/api/v1/{kind}/schema", Endpoint::Schema),
+    bearer("post", "/api/v1/authorizations/{id}/authorize", Endpoint::Authorize),
+    bearer("get", "/api/v1/authorizations/{id}/token", Endpoint::Token),
+    bearer("get", "/api/v1/authorizations/by-key/{namespace}/{name}/token", Endpoint::TokenByKey),
+    bearer("post", "/api/v1/authorizations/{id}/refresh", Endpoint::Refresh),
+    bearer("post", "/api/v1/authorizations/{id}/cancel", Endpoint::Cancel),
+    bearer("post", "/api/v1/authorizations/{id}/sign", Endpoint::Sign),
+    bearer("any", "/api/v1/connections/{id}/proxy", Endpoint::Proxy),
+    bearer("any", "/api/v1/connections/{id}/proxy/{*path}", Endpoint::Proxy),
+    bearer("get", "/api/v1/notifications", Endpoint::Notifications),
+    bearer("get", "/api/v1/api-tokens", Endpoint::ListTokens),
+    bearer("post", "/api/v1/api-tokens", Endpoint::CreateToken),
+    bearer("delete", "/api/v1/api-tokens/{id}", Endpoint::RevokeToken),
+    public("get", "/healthz", Endpoint::Healthz, true),
+    public("get", "/api/v1/openapi.json", Endpoint::OpenApi, true),
+    public("get", "/oauth/callback", Endpoint::Callback, true),
+    public("get", "/oauth/callback/{state}", Endpoint::CallbackWithState, false),
+    public("get", "/oauth/result", Endpoint::CallbackResult, false),
+];
+
+/// The handler of a route.
+pub fn method_router(route: &Route) -> MethodRouter<AppState> {
+    let handler = match route.endpoint {
+        Endpoint::List => get(api::list),
+        Endpoint::Create => post(api::create),
+        Endpoint::Show => get(api::show),
+        Endpoint::Update => patch(api::update),
+        Endpoint::Delete => delete(api::delete),
+        Endpoint::DeleteMany => post(api::delete_many),
+        Endpoint::Export => post(api::export),
+        Endpoint::Import => post(api::import),
+        Endpoint::Schema => get(api::schema),
+        Endpoint::Authorize => post(oauth::authorize),
+        Endpoint::Token => get(oauth::token),
+        Endpoint::TokenByKey => get(oauth::token_by_key),
+        Endpoint::Refresh => post(oauth::refresh),
+        Endpoint::Cancel => post(oauth::cancel),
+        Endpoint::Sign => post(oauth::sign),
+        Endpoint::Proxy => any(proxy::forward),
+        Endpoint::Notifications => get(oauth::notifications),
+        Endpoint::ListTokens => get(tokens::list),
+        Endpoint::CreateToken => post(tokens::create),
+        Endpoint::RevokeToken => delete(tokens::revoke),
+        Endpoint::Healthz => get(crate::healthz),
+        Endpoint::OpenApi => get(api::openapi),
+        Endpoint::Callback => get(oauth::callback),
+        Endpoint::CallbackWithState => get(oauth::callback_with_state),
+        Endpoint::CallbackResult => get(oauth::result),
+    };
+    debug_assert!(route.method == "any" || matches!(route.method, "get" | "post" | "patch" | "delete"));
+    handler
+}
+
+/// The routes with `access`, each path once with all its methods.
+pub fn grouped(access: Access) -> Vec<(&'static str, MethodRouter<AppState>)> {
+    let mut out: Vec<(&'static str, MethodRouter<AppState>)> = Vec::new();
+    for route in ROUTES.iter().filter(|r| r.access == access) {
+        let handler = method_router(route);
+        match out.iter_mut().find(|(path, _)| *path == route.path) {
+            Some((_, existing)) => *existing = std::mem::take(existing).merge(handler),
+            None => out.push((route.path, handler)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use grantry_core::Kind;
+
+    use super::*;
+
+    /// Every (method, concrete path) a set of routes stands for: `{kind}` for
+    /// each kind, `{*path}` as OpenAPI writes it, `any` as the methods the
+    /// document lists for the proxy.
+    fn expand(method: &str, path: &str) -> Vec<(String, String)> {
+        let methods: Vec<&str> =
+            if method == "any" { vec!["get", "post", "put", "patch", "delete"] } else { vec![method] };
+        let paths: Vec<String> = if path.contains("{kind}") {
+            Kind::ALL.iter().map(|k| path.replace("{kind}", k.as_str())).collect()
+        } else {
+            vec![path.replace("{*path}", "{path}")]
+        };
+        paths.iter().flat_map(|p| methods.iter().map(move |m| ((*m).to_owned(), p.clone()))).collect()
+    }
+
+    #[test]
+    fn the_openapi_document_lists_exactly_the_routes_of_the_table() {
+        let document = crate::openapi::document("http://127.0.0.1:8080");
+        let mut documented = BTreeSet::new();
+        for (path, operations) in document["paths"].as_object().into_iter().flatten() {
+            for method in operations.as_object().into_iter().flatten().map(|(m, _)| m).filter(|m| *m != "parameters") {
+                documented.insert((method.clone(), path.clone()));
+            }
+        }
+        let mut routed = BTreeSet::new();
+        for route in ROUTES.iter().filter(|r| r.documented) {
+            // The proxy's bare path is the same endpoint as its `{*path}` form, documented once.
+            if route.endpoint == Endpoint::Proxy && !route.path.ends_with("{*path}") {
+                continue;
+            }
+            routed.extend(expand(route.method, route.path));
+        }
+        let missing: Vec<_> = routed.difference(&documented).collect();
+        let extra: Vec<_> = documented.difference(&routed).collect();
+        assert!(missing.is_empty(), "routes the OpenAPI document does not list: {missing:?}");
+        assert!(extra.is_empty(), "OpenAPI operations no route serves: {extra:?}");
+    }
+
+    #[test]
+    fn every_bearer_route_of_the_table_has_its_role_rule() {
+        // A route missing from `auth::api_action` would need the admin role by
+        // default; the table's bearer routes are all named there.
+        for route in ROUTES.iter().filter(|r| r.access == Access::Bearer) {
+            let method = axum::http::Method::from_bytes(route.method.replace("any", "get").to_uppercase().as_bytes())
+                .unwrap_or(axum::http::Method::GET);
+            let sample = route.path.replace("{kind}", "providers").replace("{id}", "x").replace("{*path}", "p");
+            let action = crate::auth::api_action(&method, route.path, &sample);
+            let token_routes =
+                matches!(route.endpoint, Endpoint::ListTokens | Endpoint::CreateToken | Endpoint::RevokeToken);
+            assert_eq!(
+                action == grantry_core::access::Action::ManageTokens,
+                token_routes,
+                "{} {} has action {action:?}",
+                route.method,
+                route.path
+            );
+        }
+    }
+}
