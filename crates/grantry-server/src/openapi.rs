@@ -123,7 +123,7 @@ pub fn document(server_url: &str) -> Value {
     let mut paths = Map::new();
     for kind in Kind::ALL {
         for route in ROUTES.iter().filter(|r| r.path.starts_with("/api/v1/{kind}")) {
-            let (method, path) = (route.method, route.path);
+            let (method, path) = (route.method.operations()[0], route.path);
             let concrete = path.replace("{kind}", kind.as_str());
             let entry = paths.entry(concrete).or_insert_with(|| json!({}));
             if let Some(o) = entry.as_object_mut() {

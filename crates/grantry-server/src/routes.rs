@@ -46,9 +46,32 @@ pub enum Access {
     Public,
 }
 
+/// The methods a route answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Patch,
+    Delete,
+    /// Every method (the proxy forwards them all).
+    Any,
+}
+
+impl Method {
+    /// The OpenAPI operations of the method.
+    pub fn operations(self) -> &'static [&'static str] {
+        match self {
+            Method::Get => &["get"],
+            Method::Post => &["post"],
+            Method::Patch => &["patch"],
+            Method::Delete => &["delete"],
+            Method::Any => &["get", "post", "put", "patch", "delete"],
+        }
+    }
+}
+
 pub struct Route {
-    /// `get`, `post`, `patch`, `delete`, or `any` (the proxy forwards every method).
-    pub method: &'static str,
+    pub method: Method,
     pub path: &'static str,
     pub endpoint: Endpoint,
     pub access: Access,
@@ -56,41 +79,41 @@ pub struct Route {
     pub documented: bool,
 }
 
-const fn bearer(method: &'static str, path: &'static str, endpoint: Endpoint) -> Route {
+const fn bearer(method: Method, path: &'static str, endpoint: Endpoint) -> Route {
     Route { method, path, endpoint, access: Access::Bearer, documented: true }
 }
 
-const fn public(method: &'static str, path: &'static str, endpoint: Endpoint, documented: bool) -> Route {
+const fn public(method: Method, path: &'static str, endpoint: Endpoint, documented: bool) -> Route {
     Route { method, path, endpoint, access: Access::Public, documented }
 }
 
 pub const ROUTES: &[Route] = &[
-    bearer("get", "/api/v1/{kind}", Endpoint::List),
-    bearer("post", "/api/v1/{kind}", Endpoint::Create),
-    bearer("get", "/api/v1/{kind}/{id}", Endpoint::Show),
-    bearer("patch", "/api/v1/{kind}/{id}", Endpoint::Update),
-    bearer("delete", "/api/v1/{kind}/{id}", Endpoint::Delete),
-    bearer("post", "/api/v1/{kind}/delete", Endpoint::DeleteMany),
-    bearer("post", "/api/v1/{kind}/export", Endpoint::Export),
-    bearer("post", "/api/v1/{kind}/import", Endpoint::Import),
-    bearer("get", "/api/v1/{kind}/schema", Endpoint::Schema),
-    bearer("post", "/api/v1/authorizations/{id}/authorize", Endpoint::Authorize),
-    bearer("get", "/api/v1/authorizations/{id}/token", Endpoint::Token),
-    bearer("get", "/api/v1/authorizations/by-key/{namespace}/{name}/token", Endpoint::TokenByKey),
-    bearer("post", "/api/v1/authorizations/{id}/refresh", Endpoint::Refresh),
-    bearer("post", "/api/v1/authorizations/{id}/cancel", Endpoint::Cancel),
-    bearer("post", "/api/v1/authorizations/{id}/sign", Endpoint::Sign),
-    bearer("any", "/api/v1/connections/{id}/proxy", Endpoint::Proxy),
-    bearer("any", "/api/v1/connections/{id}/proxy/{*path}", Endpoint::Proxy),
-    bearer("get", "/api/v1/notifications", Endpoint::Notifications),
-    bearer("get", "/api/v1/api-tokens", Endpoint::ListTokens),
-    bearer("post", "/api/v1/api-tokens", Endpoint::CreateToken),
-    bearer("delete", "/api/v1/api-tokens/{id}", Endpoint::RevokeToken),
-    public("get", "/healthz", Endpoint::Healthz, true),
-    public("get", "/api/v1/openapi.json", Endpoint::OpenApi, true),
-    public("get", "/oauth/callback", Endpoint::Callback, true),
-    public("get", "/oauth/callback/{state}", Endpoint::CallbackWithState, false),
-    public("get", "/oauth/result", Endpoint::CallbackResult, false),
+    bearer(Method::Get, "/api/v1/{kind}", Endpoint::List),
+    bearer(Method::Post, "/api/v1/{kind}", Endpoint::Create),
+    bearer(Method::Get, "/api/v1/{kind}/{id}", Endpoint::Show),
+    bearer(Method::Patch, "/api/v1/{kind}/{id}", Endpoint::Update),
+    bearer(Method::Delete, "/api/v1/{kind}/{id}", Endpoint::Delete),
+    bearer(Method::Post, "/api/v1/{kind}/delete", Endpoint::DeleteMany),
+    bearer(Method::Post, "/api/v1/{kind}/export", Endpoint::Export),
+    bearer(Method::Post, "/api/v1/{kind}/import", Endpoint::Import),
+    bearer(Method::Get, "/api/v1/{kind}/schema", Endpoint::Schema),
+    bearer(Method::Post, "/api/v1/authorizations/{id}/authorize", Endpoint::Authorize),
+    bearer(Method::Get, "/api/v1/authorizations/{id}/token", Endpoint::Token),
+    bearer(Method::Get, "/api/v1/authorizations/by-key/{namespace}/{name}/token", Endpoint::TokenByKey),
+    bearer(Method::Post, "/api/v1/authorizations/{id}/refresh", Endpoint::Refresh),
+    bearer(Method::Post, "/api/v1/authorizations/{id}/cancel", Endpoint::Cancel),
+    bearer(Method::Post, "/api/v1/authorizations/{id}/sign", Endpoint::Sign),
+    bearer(Method::Any, "/api/v1/connections/{id}/proxy", Endpoint::Proxy),
+    bearer(Method::Any, "/api/v1/connections/{id}/proxy/{*path}", Endpoint::Proxy),
+    bearer(Method::Get, "/api/v1/notifications", Endpoint::Notifications),
+    bearer(Method::Get, "/api/v1/api-tokens", Endpoint::ListTokens),
+    bearer(Method::Post, "/api/v1/api-tokens", Endpoint::CreateToken),
+    bearer(Method::Delete, "/api/v1/api-tokens/{id}", Endpoint::RevokeToken),
+    public(Method::Get, "/healthz", Endpoint::Healthz, true),
+    public(Method::Get, "/api/v1/openapi.json", Endpoint::OpenApi, true),
+    public(Method::Get, "/oauth/callback", Endpoint::Callback, true),
+    public(Method::Get, "/oauth/callback/{state}", Endpoint::CallbackWithState, false),
+    public(Method::Get, "/oauth/result", Endpoint::CallbackResult, false),
 ];
 
 /// The handler of a route.
@@ -122,7 +145,6 @@ pub fn method_router(route: &Route) -> MethodRouter<AppState> {
         Endpoint::CallbackWithState => get(oauth::callback_with_state),
         Endpoint::CallbackResult => get(oauth::result),
     };
-    debug_assert!(route.method == "any" || matches!(route.method, "get" | "post" | "patch" | "delete"));
     handler
 }
 
@@ -150,9 +172,8 @@ mod tests {
     /// Every (method, concrete path) a set of routes stands for: `{kind}` for
     /// each kind, `{*path}` as OpenAPI writes it, `any` as the methods the
     /// document lists for the proxy.
-    fn expand(method: &str, path: &str) -> Vec<(String, String)> {
-        let methods: Vec<&str> =
-            if method == "any" { vec!["get", "post", "put", "patch", "delete"] } else { vec![method] };
+    fn expand(method: Method, path: &str) -> Vec<(String, String)> {
+        let methods = method.operations();
         let paths: Vec<String> = if path.contains("{kind}") {
             Kind::ALL.iter().map(|k| path.replace("{kind}", k.as_str())).collect()
         } else {
@@ -189,8 +210,12 @@ mod tests {
         // A route missing from `auth::api_action` would need the admin role by
         // default; the table's bearer routes are all named there.
         for route in ROUTES.iter().filter(|r| r.access == Access::Bearer) {
-            let method = axum::http::Method::from_bytes(route.method.replace("any", "get").to_uppercase().as_bytes())
-                .unwrap_or(axum::http::Method::GET);
+            let method = match route.method {
+                Method::Get | Method::Any => axum::http::Method::GET,
+                Method::Post => axum::http::Method::POST,
+                Method::Patch => axum::http::Method::PATCH,
+                Method::Delete => axum::http::Method::DELETE,
+            };
             let sample = route.path.replace("{kind}", "providers").replace("{id}", "x").replace("{*path}", "p");
             let action = crate::auth::api_action(&method, route.path, &sample);
             let token_routes =
@@ -198,7 +223,7 @@ mod tests {
             assert_eq!(
                 action == grantry_core::access::Action::ManageTokens,
                 token_routes,
-                "{} {} has action {action:?}",
+                "{:?} {} has action {action:?}",
                 route.method,
                 route.path
             );
