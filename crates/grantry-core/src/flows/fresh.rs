@@ -112,7 +112,7 @@ impl Flows {
                 _ => Record::clone(&c.record),
             },
             _ => {
-                let record = self.store.get(Kind::Authorization, id).await?.ok_or_else(|| not_found(id))?;
+                let record = self.records.stored(Kind::Authorization, id).await?.ok_or_else(|| not_found(id))?;
                 self.remember(&record);
                 record
             }
@@ -141,8 +141,8 @@ impl Flows {
         caller.check(Action::UseSecret)?;
         let key = NaturalKey::Namespaced { namespace: namespace.trim().to_owned(), name: name.trim().to_owned() };
         let auth = self
-            .store
-            .find_by_key(Kind::Authorization, &key)
+            .records
+            .stored_by_key(Kind::Authorization, &key)
             .await?
             .ok_or_else(|| Error::NotFound(format!("no authorization {namespace} | {name}")))?;
         self.serve_fresh(auth).await

@@ -164,7 +164,7 @@ impl Flows {
     /// Writes an authorization changed by a flow.
     pub(crate) async fn save(&self, auth: &Record) -> Result<(), Error> {
         self.forget(&auth.id);
-        self.store.update(auth).await?;
+        self.records.write(auth).await?;
         self.forget(&auth.id);
         Ok(())
     }
@@ -216,7 +216,7 @@ impl Flows {
 
     /// A stored authorization, or `not_found`.
     pub(crate) async fn authorization(&self, id: &Id) -> Result<Record, Error> {
-        self.store.get(Kind::Authorization, id).await?.ok_or_else(|| not_found(id))
+        self.records.stored(Kind::Authorization, id).await?.ok_or_else(|| not_found(id))
     }
 
     /// The parts of an oauth2 authorization (refresh works on no other type).
@@ -236,13 +236,14 @@ impl Flows {
         let client_id = auth.reference("client").cloned().ok_or_else(|| {
             state_error(ErrorCode::NotSupported, format!("a {} authorization has no client", auth.rtype))
         })?;
-        let client = self.store.get(Kind::Client, &client_id).await?.ok_or_else(|| not_found(&client_id))?;
+        let client = self.records.stored(Kind::Client, &client_id).await?.ok_or_else(|| not_found(&client_id))?;
         let provider_id =
             client.key_parent().cloned().ok_or_else(|| Error::Internal("a client without a provider".into()))?;
-        let provider = self.store.get(Kind::Provider, &provider_id).await?.ok_or_else(|| not_found(&provider_id))?;
+        let provider =
+            self.records.stored(Kind::Provider, &provider_id).await?.ok_or_else(|| not_found(&provider_id))?;
         let scope_ids: Vec<Id> = auth.refs.get("scopes").cloned().unwrap_or_default();
         let mut found: HashMap<Id, Record> =
-            self.store.get_many(&scope_ids).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+            self.records.stored_many(&scope_ids).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
         let scopes = scope_ids.iter().filter_map(|id| found.remove(id)).collect();
         Ok(Parts { auth, client, provider, scopes })
     }
@@ -281,7 +282,7 @@ impl Flows {
         let mut scrubber = Scrubber::default();
         let mut all: Vec<Record> = records.iter().map(|r| (*r).clone()).collect();
         let clients: Vec<Id> = records.iter().filter_map(|r| r.reference("client").cloned()).collect();
-        if let Ok(found) = self.store.get_many(&clients).await {
+        if let Ok(found) = self.records.stored_many(&clients).await {
             all.extend(found);
         }
         for record in &all {

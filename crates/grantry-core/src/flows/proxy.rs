@@ -150,7 +150,7 @@ impl Flows {
             .await?
             .ok_or_else(|| Error::NotFound(format!("no connection has id `{connection_id}`")))?;
         let auth = match connection.reference("authorization") {
-            Some(id) => Some(self.store.get(Kind::Authorization, id).await?.ok_or_else(|| not_found(id))?),
+            Some(id) => Some(self.records.stored(Kind::Authorization, id).await?.ok_or_else(|| not_found(id))?),
             None => None,
         };
         let handler_on = connection.data.get("authorization_handler").and_then(Value::as_bool).unwrap_or(false);

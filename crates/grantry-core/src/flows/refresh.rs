@@ -114,7 +114,7 @@ impl Flows {
                 Err(Failure::Provider(ref e)) if e.is_invalid_grant() || matches!(e.status, 400 | 401) => {
                     // Another process may have rotated the refresh token meanwhile.
                     let current =
-                        self.store.get(Kind::Authorization, &auth.id).await?.ok_or_else(|| not_found(&auth.id))?;
+                        self.records.stored(Kind::Authorization, &auth.id).await?.ok_or_else(|| not_found(&auth.id))?;
                     match self.open_secret(&current, "refresh_token")? {
                         Some(newer) if newer.expose_secret() != used.expose_secret() => {
                             auth = current;

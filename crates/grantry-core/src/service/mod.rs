@@ -195,6 +195,29 @@ impl Records {
 
     // ---- reading ----------------------------------------------------------
 
+    // ---- for the flows: every read and write of a record goes through here ----
+
+    pub(crate) async fn stored(&self, kind: Kind, id: &Id) -> Result<Option<Record>, Error> {
+        Ok(self.store.get(kind, id).await?)
+    }
+
+    pub(crate) async fn stored_many(&self, ids: &[Id]) -> Result<Vec<Record>, Error> {
+        Ok(self.store.get_many(ids).await?)
+    }
+
+    pub(crate) async fn stored_all(&self, kind: Kind) -> Result<Vec<Record>, Error> {
+        Ok(self.store.find_all(kind, &[]).await?)
+    }
+
+    pub(crate) async fn stored_by_key(&self, kind: Kind, key: &NaturalKey) -> Result<Option<Record>, Error> {
+        Ok(self.store.find_by_key(kind, key).await?)
+    }
+
+    /// Writes the fields a flow changed (tokens, status) of a stored record.
+    pub(crate) async fn write(&self, record: &Record) -> Result<(), Error> {
+        Ok(self.store.update(record).await?)
+    }
+
     async fn fetch(&self, kind: Kind, id: &Id) -> Result<Record, Error> {
         self.store.get(kind, id).await?.ok_or_else(|| Error::NotFound(format!("no {} has id `{id}`", kind.singular())))
     }

@@ -115,7 +115,7 @@ impl Flows {
             return Ok(0);
         }
         let mut changed = 0;
-        for mut auth in self.store.find_all(Kind::Authorization, &[]).await? {
+        for mut auth in self.records.stored_all(Kind::Authorization).await? {
             let pairs = auth.data.get("template_parameters").and_then(Value::as_array).cloned().unwrap_or_default();
             let (old, kept): (Vec<Value>, Vec<Value>) = pairs.into_iter().partition(|p| p["description"] == MARK);
             if auth.authorization_type() != Some(AuthorizationType::Generic) || old.is_empty() {
