@@ -2,6 +2,7 @@
 //! middleware judges each route's role by its pattern, and a test proves the
 //! OpenAPI document lists exactly these routes.
 
+use axum::handler::Handler;
 use axum::routing::{any, delete, get, patch, post, MethodRouter};
 
 use crate::{api, oauth, proxy, tokens, AppState};
@@ -118,34 +119,49 @@ pub const ROUTES: &[Route] = &[
 
 /// The handler of a route.
 pub fn method_router(route: &Route) -> MethodRouter<AppState> {
-    let handler = match route.endpoint {
-        Endpoint::List => get(api::list),
-        Endpoint::Create => post(api::create),
-        Endpoint::Show => get(api::show),
-        Endpoint::Update => patch(api::update),
-        Endpoint::Delete => delete(api::delete),
-        Endpoint::DeleteMany => post(api::delete_many),
-        Endpoint::Export => post(api::export),
-        Endpoint::Import => post(api::import),
-        Endpoint::Schema => get(api::schema),
-        Endpoint::Authorize => post(oauth::authorize),
-        Endpoint::Token => get(oauth::token),
-        Endpoint::TokenByKey => get(oauth::token_by_key),
-        Endpoint::Refresh => post(oauth::refresh),
-        Endpoint::Cancel => post(oauth::cancel),
-        Endpoint::Sign => post(oauth::sign),
-        Endpoint::Proxy => any(proxy::forward),
-        Endpoint::Notifications => get(oauth::notifications),
-        Endpoint::ListTokens => get(tokens::list),
-        Endpoint::CreateToken => post(tokens::create),
-        Endpoint::RevokeToken => delete(tokens::revoke),
-        Endpoint::Healthz => get(crate::healthz),
-        Endpoint::OpenApi => get(api::openapi),
-        Endpoint::Callback => get(oauth::callback),
-        Endpoint::CallbackWithState => get(oauth::callback_with_state),
-        Endpoint::CallbackResult => get(oauth::result),
-    };
-    handler
+    let m = route.method;
+    match route.endpoint {
+        Endpoint::List => on(m, api::list),
+        Endpoint::Create => on(m, api::create),
+        Endpoint::Show => on(m, api::show),
+        Endpoint::Update => on(m, api::update),
+        Endpoint::Delete => on(m, api::delete),
+        Endpoint::DeleteMany => on(m, api::delete_many),
+        Endpoint::Export => on(m, api::export),
+        Endpoint::Import => on(m, api::import),
+        Endpoint::Schema => on(m, api::schema),
+        Endpoint::Authorize => on(m, oauth::authorize),
+        Endpoint::Token => on(m, oauth::token),
+        Endpoint::TokenByKey => on(m, oauth::token_by_key),
+        Endpoint::Refresh => on(m, oauth::refresh),
+        Endpoint::Cancel => on(m, oauth::cancel),
+        Endpoint::Sign => on(m, oauth::sign),
+        Endpoint::Proxy => on(m, proxy::forward),
+        Endpoint::Notifications => on(m, oauth::notifications),
+        Endpoint::ListTokens => on(m, tokens::list),
+        Endpoint::CreateToken => on(m, tokens::create),
+        Endpoint::RevokeToken => on(m, tokens::revoke),
+        Endpoint::Healthz => on(m, crate::healthz),
+        Endpoint::OpenApi => on(m, api::openapi),
+        Endpoint::Callback => on(m, oauth::callback),
+        Endpoint::CallbackWithState => on(m, oauth::callback_with_state),
+        Endpoint::CallbackResult => on(m, oauth::result),
+    }
+}
+
+/// `handler` for the method of the table.
+fn on<H, T>(method: Method, handler: H) -> MethodRouter<AppState>
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    match method {
+        Method::Get => get(handler),
+        Method::Post => post(handler),
+        Method::Patch => patch(handler),
+        Method::Delete => delete(handler),
+        Method::Any => any(handler),
+    }
 }
 
 /// The routes with `access`, each path once with all its methods.
