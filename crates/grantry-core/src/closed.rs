@@ -67,8 +67,9 @@ closed_set! {
 }
 
 closed_set! {
-    /// Where a shareable record comes from. Only `default` exists until tenancy.
-    pub enum Origin { Default = "default" }
+    /// Where a shareable record comes from: its own tenant, or shared by
+    /// another (tenancy is planned; until then every record is `default`).
+    pub enum Origin { Default = "default", Shared = "shared" }
 }
 
 closed_set! {

@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::{
-    AuthMethod, AuthorizationType, GrantType, Kind, Pkce, ProviderType, RecordType, RefreshStrategy, SignatureMethod,
-    Status, TokenMethod,
+    AuthMethod, AuthorizationType, GrantType, Kind, Origin, Pkce, ProviderType, RecordType, RefreshStrategy,
+    SignatureMethod, Status, TokenMethod,
 };
 
 /// An opaque record id (a UUID v7, so ids sort by creation).
@@ -79,7 +79,7 @@ pub struct Record {
     pub refs: BTreeMap<String, Vec<Id>>,
     /// Sealed secret fields that are set.
     pub secrets: BTreeMap<String, Sealed>,
-    pub origin: String,
+    pub origin: Origin,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }

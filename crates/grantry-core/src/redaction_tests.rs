@@ -126,7 +126,7 @@ fn no_type_that_holds_a_secret_formats_it() {
         data: Map::new(),
         refs: BTreeMap::new(),
         secrets,
-        origin: "default".into(),
+        origin: crate::Origin::Default,
         created_at: now,
         updated_at: now,
     };

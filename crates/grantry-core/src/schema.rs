@@ -117,7 +117,7 @@ pub fn kind_schema(kind: Kind) -> Value {
     props.insert("created_at".into(), json!({"type": "string", "format": "date-time", "readOnly": true}));
     props.insert("updated_at".into(), json!({"type": "string", "format": "date-time", "readOnly": true}));
     if kind.has_origin() {
-        props.insert("origin".into(), json!({"type": "string", "enum": ["default", "shared"], "readOnly": true}));
+        props.insert("origin".into(), json!({"type": "string", "enum": crate::Origin::NAMES, "readOnly": true}));
     }
     let secret_fields: Vec<&str> = kind.fields().iter().filter(|f| f.is_secret()).map(|f| f.name).collect();
     let secret_props: Map<String, Value> =

@@ -130,7 +130,7 @@ fn column_text(r: &Record, column: &str) -> Val {
         "type" => Val::Text(r.rtype.as_str().to_owned()),
         "namespace" => Val::Text(r.namespace.clone()),
         "name" => Val::Text(r.name.clone()),
-        "origin" => Val::Text(r.origin.clone()),
+        "origin" => Val::Text(r.origin.as_str().to_owned()),
         "created_at" => Val::Text(timestamp(r.created_at)),
         "updated_at" => Val::Text(timestamp(r.updated_at)),
         _ => Val::Null,

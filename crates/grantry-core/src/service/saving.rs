@@ -30,7 +30,7 @@ impl Records {
                 data: Map::new(),
                 refs,
                 secrets: BTreeMap::new(),
-                origin: Origin::Default.as_str().to_owned(),
+                origin: Origin::Default,
                 created_at: now,
                 updated_at: now,
             };
@@ -253,7 +253,7 @@ pub(super) fn template_scope(provider: &Record) -> Record {
         data,
         refs: BTreeMap::from([("provider".to_owned(), vec![provider.id.clone()])]),
         secrets: BTreeMap::new(),
-        origin: Origin::Default.as_str().to_owned(),
+        origin: Origin::Default,
         created_at: provider.created_at,
         updated_at: provider.updated_at,
     }

@@ -20,7 +20,7 @@ pub struct RecordView {
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
     /// Shareable kinds only.
-    pub origin: Option<String>,
+    pub origin: Option<Origin>,
     pub secrets: Vec<(&'static str, bool)>,
 }
 
@@ -61,7 +61,7 @@ impl Serialize for RecordView {
         map.serialize_entry("created_at", &timestamp(self.created_at))?;
         map.serialize_entry("updated_at", &timestamp(self.updated_at))?;
         if let Some(origin) = &self.origin {
-            map.serialize_entry("origin", origin)?;
+            map.serialize_entry("origin", origin.as_str())?;
         }
         let secrets: Map<String, Value> = self.secrets.iter().map(|(n, set)| ((*n).to_owned(), json!(set))).collect();
         map.serialize_entry("secrets", &secrets)?;
@@ -134,7 +134,7 @@ pub fn view(record: &Record, ctx: &Context) -> RecordView {
         fields,
         created_at: record.created_at,
         updated_at: record.updated_at,
-        origin: record.kind.has_origin().then(|| record.origin.clone()),
+        origin: record.kind.has_origin().then_some(record.origin),
         secrets,
     }
 }

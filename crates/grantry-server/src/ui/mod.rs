@@ -745,8 +745,8 @@ async fn show(
     }
     items.push((forms::human("created_at"), timestamp(record.created_at)));
     items.push((forms::human("updated_at"), timestamp(record.updated_at)));
-    if let Some(origin) = &record.origin {
-        items.push((forms::human("origin"), origin.clone()));
+    if let Some(origin) = record.origin {
+        items.push((forms::human("origin"), origin.as_str().to_owned()));
     }
     for (name, set) in &record.secrets {
         items.push((forms::human(name), if *set { "set (hidden)" } else { "not set" }.to_owned()));

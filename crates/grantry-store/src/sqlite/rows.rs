@@ -4,7 +4,7 @@
 use grantry_core::access::Role;
 use grantry_core::filter::{Condition, FilterValue, Op, Sort, Target};
 use grantry_core::ports::{ApiToken, StoreError};
-use grantry_core::{parse_timestamp, Id, Kind, Record, Sealed};
+use grantry_core::{parse_timestamp, Id, Kind, Origin, Record, Sealed};
 use serde_json::{Map, Value};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
@@ -76,7 +76,10 @@ pub(super) fn row_to_record(row: &SqliteRow) -> Result<Record, StoreError> {
         data,
         refs: BTreeMap::new(),
         secrets: secrets.into_iter().map(|(k, v)| (k, Sealed(v))).collect(),
-        origin: row.try_get("origin").map_err(backend)?,
+        origin: {
+            let text: &str = row.try_get("origin").map_err(backend)?;
+            Origin::parse(text).ok_or_else(|| StoreError::Backend(format!("unknown origin {text} in storage")))?
+        },
         created_at: time_column(row, "created_at")?,
         updated_at: time_column(row, "updated_at")?,
     })

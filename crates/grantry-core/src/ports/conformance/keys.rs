@@ -212,7 +212,7 @@ pub async fn update_replaces_fields_refs_and_secrets(store: &dyn Store) {
         .refs("scopes", &[&s3.id]);
     changed.secrets.clear();
     changed = changed.secret("id_token", "v1:id");
-    changed.origin = "shared".into();
+    changed.origin = crate::Origin::Shared;
     changed.updated_at = at(20_000);
     store.update(&changed).await.unwrap();
     assert_same_record(&stored(store, &a).await, &changed);
@@ -271,7 +271,7 @@ pub async fn get_get_many_and_find_by_key(store: &dyn Store) {
         .data("scope_separator", json!(","))
         .data("host_parameters", json!([{"key": "team", "pattern": "[a-z]+"}]))
         .data("refresh_request", Value::Null);
-    p.origin = "shared".into();
+    p.origin = crate::Origin::Shared;
     p.updated_at = at(5_000);
     let s = scope(2, &p, "chat:write").data("description", json!("Post messages"));
     let c = client(3, &p, "main")

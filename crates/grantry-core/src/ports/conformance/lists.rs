@@ -10,7 +10,7 @@ async fn providers(store: &dyn Store) -> [Record; 4] {
     let mut p3 = provider(3, "Google", "Google")
         .data("token_endpoint", json!("https://oauth2.googleapis.com/token"))
         .data("pkce", json!("s256"));
-    p3.origin = "shared".into();
+    p3.origin = crate::Origin::Shared;
     let all = [
         provider(1, "Slack", "Slack")
             .data("token_endpoint", json!("https://slack.com/api/oauth.v2.access"))

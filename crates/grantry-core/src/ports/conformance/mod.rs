@@ -111,7 +111,7 @@ pub fn record(kind: Kind, n: u32, namespace: &str, name: &str) -> Record {
         data: Map::new(),
         refs: BTreeMap::new(),
         secrets: BTreeMap::new(),
-        origin: "default".to_owned(),
+        origin: crate::Origin::Default,
         created_at: t,
         updated_at: t,
     }
