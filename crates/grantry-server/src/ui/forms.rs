@@ -1,13 +1,15 @@
-//! Record forms, generated from the kinds' field tables: one widget per field
-//! type, and the way back from a submitted form to the API's JSON body, so the
-//! UI saves through the same record service and rules as the API.
+//! Record forms, generated from the kinds' field tables: a typed view of each
+//! field with one widget per field type (`templates/form_fields.html` renders
+//! them, and askama escapes what they carry), and the way back from a
+//! submitted form to the API's JSON body, so the UI saves through the same
+//! record service and rules as the API.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use grantry_core::{Field, FieldErrors, FieldType, Kind, RecordType};
 use serde_json::{json, Map, Value};
 
+/// For the one page built without a template (`page_error`).
 pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
@@ -46,37 +48,112 @@ fn text_of(value: &Value) -> String {
     }
 }
 
+/// One input of a record form, as `templates/form_fields.html` shows it.
+pub struct FieldView {
+    pub name: &'static str,
+    /// The id of the input, `{prefix}-{name}`: unique on the page.
+    pub id: String,
+    pub label: String,
+    pub required: bool,
+    pub hint: &'static str,
+    pub errors: Vec<String>,
+    pub kind: FieldKind,
+}
+
+/// The widget of a field, by field type.
+pub enum FieldKind {
+    /// One of an enum's values.
+    Select {
+        options: Vec<EnumChoice>,
+    },
+    Checkbox {
+        checked: bool,
+    },
+    /// Write-only: never filled in; the page says whether a value is stored.
+    Secret {
+        is_set: bool,
+    },
+    KeyValues {
+        rows: Vec<KeyValueRow>,
+    },
+    /// A JSON value, pretty-printed.
+    Json {
+        text: String,
+    },
+    /// A list of names, one per line.
+    Lines {
+        text: String,
+    },
+    /// A type-ahead picker: the label is typed (the datalist narrows as the
+    /// server answers), the id travels in the hidden input.
+    Reference {
+        kind: &'static str,
+        singular: &'static str,
+        value: String,
+        text: String,
+        options: Vec<Choice>,
+    },
+    /// The scopes of the chosen client's provider; the page reloads them when
+    /// the client (the input `follows`) changes.
+    References {
+        follows: String,
+        options: Vec<Choice>,
+    },
+    Text {
+        value: String,
+    },
+}
+
+pub struct EnumChoice {
+    pub value: &'static str,
+    pub selected: bool,
+}
+
+/// A record to choose: its id and label.
+pub struct Choice {
+    pub id: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+impl Choice {
+    pub fn new((id, label): &(String, String), selected: bool) -> Choice {
+        Choice { id: id.clone(), label: label.clone(), selected }
+    }
+}
+
+pub struct KeyValueRow {
+    pub index: usize,
+    pub key: String,
+    pub value: String,
+    pub description: String,
+}
+
 /// The inputs of a record form for `rtype`, filled from `values` (a record as
 /// the API shows it, or what was just submitted), with each field's errors.
-pub fn render(
+pub fn fields(
     kind: Kind,
     rtype: RecordType,
     values: &Value,
     errors: &FieldErrors,
     options: &Options,
     prefix: &str,
-) -> String {
-    let mut html = String::new();
-    for field in kind.fields_of(rtype).filter(|f| !f.read_only) {
-        let messages = errors_of(field.name, errors);
-        let _ = write!(
-            html,
-            "<div class=\"field{}\" data-field=\"{}\"><label for=\"{prefix}-{}\">{}{}</label>",
-            if messages.is_empty() { "" } else { " invalid" },
-            field.name,
-            field.name,
-            escape(&human(field.name)),
-            if field.is_required_for(rtype) { " *" } else { "" }
-        );
-        let value = if field.is_secret() { &values["secrets"][field.name] } else { &values[field.name] };
-        html.push_str(&widget(field, value, options, prefix, values));
-        let _ = write!(html, "<div class=\"hint\">{}</div>", escape(field.description));
-        for m in messages {
-            let _ = write!(html, "<div class=\"error\" role=\"alert\">{}</div>", escape(&m));
-        }
-        html.push_str("</div>");
-    }
-    html
+) -> Vec<FieldView> {
+    kind.fields_of(rtype)
+        .filter(|f| !f.read_only)
+        .map(|field| {
+            let value = if field.is_secret() { &values["secrets"][field.name] } else { &values[field.name] };
+            FieldView {
+                name: field.name,
+                id: format!("{prefix}-{}", field.name),
+                label: human(field.name),
+                required: field.is_required_for(rtype),
+                hint: field.description,
+                errors: errors_of(field.name, errors),
+                kind: widget(field, value, options, prefix, values),
+            }
+        })
+        .collect()
 }
 
 /// The label of a reference as the API shows it (`{"id", natural key}`).
@@ -94,51 +171,41 @@ pub fn reference_label(value: &Value) -> String {
     parts.join(" | ")
 }
 
-fn widget(field: &Field, value: &Value, options: &Options, prefix: &str, values: &Value) -> String {
+fn widget(field: &Field, value: &Value, options: &Options, prefix: &str, values: &Value) -> FieldKind {
     let name = field.name;
-    let id = format!("{prefix}-{name}");
     match field.ty {
         FieldType::Enum(choices) => {
             let current = value.as_str().or(field.default).unwrap_or("");
-            let mut s = format!("<select id=\"{id}\" name=\"{name}\">");
-            for c in choices {
-                let _ = write!(s, "<option{}>{}</option>", if *c == current { " selected" } else { "" }, escape(c));
+            FieldKind::Select {
+                options: choices.iter().map(|c| EnumChoice { value: c, selected: *c == current }).collect(),
             }
-            s + "</select>"
         }
-        FieldType::Bool => {
-            let on = value.as_bool().unwrap_or(field.default == Some("true"));
-            format!(
-                "<input type=\"checkbox\" id=\"{id}\" name=\"{name}\" value=\"true\"{}>",
-                if on { " checked" } else { "" }
-            )
-        }
-        FieldType::Secret => {
-            // Write-only: never filled in; the page says whether a value is stored.
-            let state = if value.as_bool() == Some(true) { "set — leave empty to keep it" } else { "not set" };
-            format!(
-                "<input type=\"password\" id=\"{id}\" name=\"{name}\" autocomplete=\"new-password\" value=\"\">\
-                 <div class=\"secret-state\" data-secret=\"{name}\">{state}</div>"
-            )
-        }
-        FieldType::KeyValues => key_values(name, value, prefix),
-        FieldType::Object | FieldType::RefreshRequest | FieldType::HostParameters => {
-            let text =
-                if value.is_null() { String::new() } else { serde_json::to_string_pretty(value).unwrap_or_default() };
-            format!("<textarea id=\"{id}\" name=\"{name}\" spellcheck=\"false\">{}</textarea>", escape(&text))
-        }
+        FieldType::Bool => FieldKind::Checkbox { checked: value.as_bool().unwrap_or(field.default == Some("true")) },
+        FieldType::Secret => FieldKind::Secret { is_set: value.as_bool() == Some(true) },
+        FieldType::KeyValues => FieldKind::KeyValues {
+            rows: value
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+                .map(|(index, e)| KeyValueRow {
+                    index,
+                    key: text_of(&e["key"]),
+                    value: text_of(&e["value"]),
+                    description: text_of(&e["description"]),
+                })
+                .collect(),
+        },
+        FieldType::Object | FieldType::RefreshRequest | FieldType::HostParameters => FieldKind::Json {
+            text: if value.is_null() { String::new() } else { serde_json::to_string_pretty(value).unwrap_or_default() },
+        },
         FieldType::Names => {
             let lines: Vec<String> = value.as_array().into_iter().flatten().map(text_of).collect();
-            format!(
-                "<textarea id=\"{id}\" name=\"{name}\" placeholder=\"one per line\">{}</textarea>",
-                escape(&lines.join("\n"))
-            )
+            FieldKind::Lines { text: lines.join("\n") }
         }
         FieldType::Reference(target) => {
-            // A type-ahead picker: the label is typed (the datalist narrows as the
-            // server answers), the id travels in the hidden input.
             let current = value.get("id").and_then(Value::as_str).or(value.as_str()).unwrap_or("");
-            let label = match value.get("id") {
+            let text = match value.get("id") {
                 Some(_) => reference_label(value),
                 None => options
                     .get(name)
@@ -146,30 +213,13 @@ fn widget(field: &Field, value: &Value, options: &Options, prefix: &str, values:
                     .map(|(_, l)| l.clone())
                     .unwrap_or_default(),
             };
-            let kind = target.as_str();
-            let mut s = format!(
-                "<div class=\"ref\" data-kind=\"{kind}\"><input type=\"hidden\" id=\"{id}\" name=\"{name}\" value=\"{}\" class=\"ref-id\">\
-                 <input type=\"text\" class=\"ref-label\" id=\"{id}-label\" name=\"q\" list=\"{id}-options\" value=\"{}\" \
-                 placeholder=\"type to search\" aria-label=\"{}\" autocomplete=\"off\" \
-                 hx-get=\"/ui/{kind}/options\" hx-trigger=\"input changed delay:150ms\" hx-target=\"#{id}-options\" hx-params=\"q\">\
-                 <datalist id=\"{id}-options\">",
-                escape(current),
-                escape(&label),
-                escape(&human(name))
-            );
-            for (option_id, option_label) in options.get(name).into_iter().flatten() {
-                let _ =
-                    write!(s, "<option value=\"{}\" data-id=\"{}\"></option>", escape(option_label), escape(option_id));
+            FieldKind::Reference {
+                kind: target.as_str(),
+                singular: target.singular(),
+                value: current.to_owned(),
+                text,
+                options: options.get(name).into_iter().flatten().map(|o| Choice::new(o, false)).collect(),
             }
-            let _ = write!(
-                s,
-                "</datalist><button type=\"button\" title=\"New {singular}\" aria-label=\"New {singular}\" \
-                 hx-get=\"/ui/{kind}/new?nested=1&amp;for={id}\" hx-target=\"#layers\" hx-swap=\"beforeend\">+</button>\
-                 <button type=\"button\" data-action=\"ref-edit\" title=\"Edit the {singular}\" aria-label=\"Edit the {singular}\">✎</button>\
-                 <button type=\"button\" data-action=\"ref-clear\" title=\"Clear\" aria-label=\"Clear {singular}\">×</button></div>",
-                singular = target.singular()
-            );
-            s
         }
         FieldType::References(_) => {
             let chosen: Vec<&str> = value
@@ -178,56 +228,21 @@ fn widget(field: &Field, value: &Value, options: &Options, prefix: &str, values:
                 .flatten()
                 .filter_map(|v| v.get("id").and_then(Value::as_str).or(v.as_str()))
                 .collect();
-            // The scopes of the chosen client's provider; the page reloads them when the client changes.
             let client = &values["client"];
             let client_id = client.get("id").and_then(Value::as_str).or(client.as_str()).unwrap_or("");
-            let mut s = format!(
-                "<select id=\"{id}\" name=\"{name}\" multiple size=\"6\" data-follows=\"{prefix}-client\" data-choices=\"/ui/scopes/choices?client=\">"
-            );
-            let choices = options.get(name).into_iter().flatten().filter(|(_, _)| !client_id.is_empty());
-            for (option_id, label) in choices {
-                let _ = write!(
-                    s,
-                    "<option value=\"{}\"{}>{}</option>",
-                    escape(option_id),
-                    if chosen.contains(&option_id.as_str()) { " selected" } else { "" },
-                    escape(label)
-                );
-            }
-            s + "</select>"
+            let options = match client_id {
+                "" => Vec::new(),
+                _ => options
+                    .get(name)
+                    .into_iter()
+                    .flatten()
+                    .map(|o| Choice::new(o, chosen.contains(&o.0.as_str())))
+                    .collect(),
+            };
+            FieldKind::References { follows: format!("{prefix}-client"), options }
         }
-        _ => format!("<input type=\"text\" id=\"{id}\" name=\"{name}\" value=\"{}\">", escape(&text_of(value))),
+        _ => FieldKind::Text { value: text_of(value) },
     }
-}
-
-fn kv_row(name: &str, index: &str, key: &str, value: &str, description: &str) -> String {
-    format!(
-        "<div class=\"kv-row\"><input type=\"text\" name=\"{name}[{index}][key]\" placeholder=\"key\" aria-label=\"key\" value=\"{}\">\
-         <input type=\"text\" name=\"{name}[{index}][value]\" placeholder=\"value\" aria-label=\"value\" value=\"{}\">\
-         <input type=\"text\" name=\"{name}[{index}][description]\" placeholder=\"description\" aria-label=\"description\" value=\"{}\">\
-         <button type=\"button\" data-action=\"remove-row\" title=\"Remove\">×</button></div>",
-        escape(key),
-        escape(value),
-        escape(description)
-    )
-}
-
-fn key_values(name: &str, value: &Value, prefix: &str) -> String {
-    let rows: Vec<String> = value
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-        .map(|(i, e)| {
-            kv_row(name, &i.to_string(), &text_of(&e["key"]), &text_of(&e["value"]), &text_of(&e["description"]))
-        })
-        .collect();
-    format!(
-        "<div class=\"kv\" id=\"{prefix}-{name}\"><div class=\"kv-rows\">{}</div>\
-         <template>{}</template><button type=\"button\" data-action=\"add-row\" title=\"Add a row\">+</button></div>",
-        rows.join(""),
-        kv_row(name, "__INDEX__", "", "", "")
-    )
 }
 
 /// A submitted form as the API's JSON body. Secrets left empty are left out
@@ -343,17 +358,7 @@ mod tests {
     }
 
     #[test]
-    fn widgets_escape_values_and_never_show_secrets() {
-        let html = render(
-            Kind::Client,
-            RecordType::Client(grantry_core::ClientType::RemoteOauth),
-            &json!({"name": "<script>", "secrets": {"secret": true}}),
-            &FieldErrors::default(),
-            &Options::new(),
-            "f",
-        );
-        assert!(html.contains("value=\"&lt;script&gt;\""));
-        assert!(html.contains("set — leave empty to keep it"));
+    fn json_that_does_not_parse_is_a_field_error() {
         let e = to_body(
             Kind::Authorization,
             RecordType::Authorization(grantry_core::AuthorizationType::OAuth2),
@@ -361,5 +366,19 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.0["metadata"][0].starts_with("is not valid JSON"));
+    }
+
+    #[test]
+    fn a_secret_field_shows_only_whether_it_is_set() {
+        let fields = fields(
+            Kind::Client,
+            RecordType::Client(grantry_core::ClientType::RemoteOauth),
+            &json!({"name": "n", "secret": "leaked", "secrets": {"secret": true}}),
+            &FieldErrors::default(),
+            &Options::new(),
+            "f",
+        );
+        let secret = fields.iter().find(|f| f.name == "secret").unwrap();
+        assert!(matches!(secret.kind, FieldKind::Secret { is_set: true }));
     }
 }
