@@ -69,7 +69,7 @@ impl Records {
         let kind = existing.kind;
         let rtype = existing.rtype;
         if let Some(t) = body.get("type") {
-            if t.as_str().map(str::trim) != Some(rtype.as_str()) && !kind.has_single_type() {
+            if t.as_str().and_then(|t| kind.parse_type(t.trim())) != Some(rtype) && !kind.has_single_type() {
                 return Err(Error::field(
                     "type",
                     format!("cannot be changed (this record is {rtype}); create a new record instead"),
