@@ -206,7 +206,7 @@ impl Flows {
             };
             match outcome {
                 Err(Failure::Transient(_)) if attempt < self.settings.retry_backoff.len() => {
-                    tokio::time::sleep(self.settings.retry_backoff[attempt]).await;
+                    self.clock.sleep(self.settings.retry_backoff[attempt]).await;
                     attempt += 1;
                 }
                 Err(failure) => return Err(failure.scrubbed(&request_scrubber(&request))),

@@ -427,3 +427,6 @@ fn authorize_base(vars: &Vars, parts: &Parts, hosts: &[HostParameter]) -> Result
 fn form_field(form: &[(String, String)], key: &str) -> Option<String> {
     form.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).filter(|v| !v.is_empty())
 }
+
+#[cfg(test)]
+mod tests;

@@ -88,7 +88,7 @@ impl Flows {
                     "another process has been refreshing this authorization for too long".into(),
                 ));
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            self.clock.sleep(Duration::from_millis(50)).await;
         }
     }
 
