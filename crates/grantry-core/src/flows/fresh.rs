@@ -7,7 +7,6 @@ use crate::NotificationLevel;
 use crate::{GrantType, RefreshStrategy};
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
@@ -76,14 +75,14 @@ impl FreshToken {
 /// An authorization as last read, with its token answer ready when it has one.
 #[derive(Clone)]
 pub(crate) struct Cached {
-    at: std::time::Instant,
+    at: OffsetDateTime,
     record: Arc<Record>,
     view: Option<FreshToken>,
     expires_at: Option<OffsetDateTime>,
 }
 
 /// How long a cached authorization is trusted without reading it again.
-pub(crate) const CACHE_TTL: Duration = Duration::from_secs(1);
+pub(crate) const CACHE_TTL: time::Duration = time::Duration::seconds(1);
 
 pub(crate) fn can_refresh(parts: &Parts) -> bool {
     parts.auth.grant_type() == GrantType::ClientCredentials
@@ -100,12 +99,12 @@ impl Flows {
     /// `fresh_token` for the domain's own use (applying an authorization).
     pub(crate) async fn token(&self, id: &Id) -> Result<FreshToken, Error> {
         let cached = self.cache.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned();
+        let now = self.clock.now();
         let auth = match cached {
-            Some(c) if c.at.elapsed() < CACHE_TTL => match c.view {
+            Some(c) if now - c.at < CACHE_TTL => match c.view {
                 // The hot path: no database read, no decryption, no write.
                 Some(view)
-                    if oauth2::freshness(c.expires_at, self.clock.now(), self.settings.refresh_margin, true)
-                        == Freshness::Fresh =>
+                    if oauth2::freshness(c.expires_at, now, self.settings.refresh_margin, true) == Freshness::Fresh =>
                 {
                     return Ok(view)
                 }
@@ -125,10 +124,11 @@ impl Flows {
             record.authorization_type() == Some(AuthorizationType::OAuth2) && record.status() == Status::Authorized;
         let view = usable.then(|| self.token_view(record).ok()).flatten();
         let expires_at = record.data.get("expires_at").and_then(Value::as_str).and_then(crate::parse_timestamp);
-        let entry = Cached { at: std::time::Instant::now(), record: Arc::new(record.clone()), view, expires_at };
+        let now = self.clock.now();
+        let entry = Cached { at: now, record: Arc::new(record.clone()), view, expires_at };
         let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
         if cache.len() > 10_000 {
-            cache.retain(|_, c| c.at.elapsed() < CACHE_TTL);
+            cache.retain(|_, c| now - c.at < CACHE_TTL);
         }
         cache.insert(record.id.clone(), entry);
     }
