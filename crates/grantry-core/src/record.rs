@@ -107,6 +107,10 @@ impl Record {
     pub fn choice<T: Copy>(&self, field: &str, parse: fn(&str) -> Option<T>, default: T) -> T {
         parse(self.text(field)).unwrap_or(default)
     }
+    /// When an authorization's access token expires, if known.
+    pub fn expires_at(&self) -> Option<OffsetDateTime> {
+        self.data.get("expires_at").and_then(Value::as_str).and_then(parse_timestamp)
+    }
     pub fn grant_type(&self) -> GrantType {
         self.choice("grant_type", GrantType::parse, GrantType::AuthorizationCode)
     }

@@ -123,7 +123,7 @@ impl Flows {
         let usable =
             record.authorization_type() == Some(AuthorizationType::OAuth2) && record.status() == Status::Authorized;
         let view = usable.then(|| self.token_view(record).ok()).flatten();
-        let expires_at = record.data.get("expires_at").and_then(Value::as_str).and_then(crate::parse_timestamp);
+        let expires_at = record.expires_at();
         let now = self.clock.now();
         let entry = Cached { at: now, record: Arc::new(record.clone()), view, expires_at };
         let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
@@ -160,7 +160,7 @@ impl Flows {
         }
         check_usable(&auth)?;
         let now = self.clock.now();
-        let expires_at = auth.data.get("expires_at").and_then(Value::as_str).and_then(crate::parse_timestamp);
+        let expires_at = auth.expires_at();
         // Most calls end here: no write, no outgoing request.
         if oauth2::freshness(expires_at, now, self.settings.refresh_margin, true) == Freshness::Fresh {
             return self.token_view(&auth);
@@ -208,7 +208,7 @@ impl Flows {
     }
 
     pub(crate) fn is_fresh(&self, auth: &Record) -> bool {
-        let expires_at = auth.data.get("expires_at").and_then(Value::as_str).and_then(crate::parse_timestamp);
+        let expires_at = auth.expires_at();
         auth.status() == Status::Authorized
             && oauth2::freshness(expires_at, self.clock.now(), self.settings.refresh_margin, true) == Freshness::Fresh
     }
