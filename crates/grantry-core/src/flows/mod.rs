@@ -161,6 +161,21 @@ impl Flows {
 
     // ---- fresh token, refresh ---------------------------------------------
 
+    /// Forgets what a grant gave an authorization: every field its type has
+    /// that Grantry sets (tokens, expiry, granted scope, when and why), by the
+    /// field table; it is unauthorized afterwards.
+    pub(crate) async fn forget_grant(&self, mut auth: Record) -> Result<(), Error> {
+        let given =
+            auth.kind.fields_of(auth.rtype).filter(|f| f.read_only && !matches!(f.name, "status" | "authorized"));
+        for field in given {
+            auth.secrets.remove(field.name);
+            auth.data.remove(field.name);
+        }
+        set_status(&mut auth, Status::Unauthorized);
+        auth.updated_at = self.clock.now();
+        self.save(&auth).await
+    }
+
     /// Writes an authorization changed by a flow.
     pub(crate) async fn save(&self, auth: &Record) -> Result<(), Error> {
         self.forget(&auth.id);

@@ -11,8 +11,8 @@ use super::AuthFlow;
 use crate::flows::apply::{Applied, Outgoing};
 use crate::flows::exchange::Failure;
 use crate::flows::{
-    authorize_base, authorize_parameters, form_field, misconfigured, provider_settings, set_status, state_error,
-    Authorized, CallbackOutcome, Flows, Parts, Start,
+    authorize_base, authorize_parameters, form_field, misconfigured, provider_settings, state_error, Authorized,
+    CallbackOutcome, Flows, Parts, Start,
 };
 use crate::oauth1::{self, SignatureMethod, Signer};
 use crate::oauth2::{ProviderError, Vars};
@@ -41,17 +41,7 @@ impl AuthFlow for OAuth1 {
 
     async fn cancel(&self, flows: &Flows, auth: Record) -> Result<(), Error> {
         // RFC 5849 has no revocation: forgetting the token pair is all there is.
-        let mut auth = auth;
-        for field in ["access_token", "access_token_secret"] {
-            auth.secrets.remove(field);
-        }
-        for field in ["realm_id", "authorized_at", "last_error"] {
-            auth.data.remove(field);
-        }
-        set_status(&mut auth, Status::Unauthorized);
-        auth.updated_at = flows.clock.now();
-        flows.save(&auth).await?;
-        Ok(())
+        flows.forget_grant(auth).await
     }
 
     async fn apply(&self, flows: &Flows, auth: &Record, request: &Outgoing<'_>) -> Result<Applied, Error> {

@@ -11,8 +11,7 @@ use crate::flows::apply::{Applied, Outgoing};
 use crate::flows::exchange::{request_scrubber, Failure};
 use crate::flows::pending::random_token;
 use crate::flows::{
-    authorize_parameters, misconfigured, provider_settings, set_status, Authorized, CallbackOutcome, Flows, Parts,
-    Start,
+    authorize_parameters, misconfigured, provider_settings, Authorized, CallbackOutcome, Flows, Parts, Start,
 };
 use crate::oauth2::{self, ClientAuth, Grant, ProviderError, Vars, STANDARD_POINTERS};
 use crate::ports::{HttpMethod, HttpRequest, PendingState};
@@ -112,7 +111,7 @@ impl AuthFlow for OAuth2 {
     /// blocks), then clears every token field.
     async fn cancel(&self, flows: &Flows, auth: Record) -> Result<(), Error> {
         let parts = flows.load_parts(auth).await?;
-        let mut auth = parts.auth.clone();
+        let auth = parts.auth.clone();
         let revocation = parts.provider.text("revocation_endpoint").to_owned();
         let token = match flows.open_secret(&auth, "refresh_token")? {
             Some(t) => Some((t, "refresh_token")),
@@ -129,16 +128,7 @@ impl AuthFlow for OAuth2 {
                     .await;
             }
         }
-        for field in ["access_token", "refresh_token", "id_token", "token_response"] {
-            auth.secrets.remove(field);
-        }
-        for field in ["token_type", "expires_at", "granted_scope", "authorized_at", "last_error"] {
-            auth.data.remove(field);
-        }
-        set_status(&mut auth, Status::Unauthorized);
-        auth.updated_at = flows.clock.now();
-        flows.save(&auth).await?;
-        Ok(())
+        flows.forget_grant(auth).await
     }
 
     async fn apply(&self, flows: &Flows, auth: &Record, _request: &Outgoing<'_>) -> Result<Applied, Error> {
