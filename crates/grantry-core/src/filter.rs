@@ -76,6 +76,8 @@ pub enum FilterValue {
     Text(String),
     Bool(bool),
     List(Vec<String>),
+    /// `in` on a boolean field.
+    Bools(Vec<bool>),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -190,7 +192,12 @@ pub fn parse_condition(kind: Kind, key: &str, value: &str) -> Result<Condition, 
                     values.len()
                 )));
             }
-            FilterValue::List(values)
+            match innermost(&target) {
+                Target::Data(name) if is_bool_field(innermost_kind(kind, &target), name) => {
+                    FilterValue::Bools(values.iter().map(|v| parse_bool(key, v)).collect::<Result<Vec<_>, _>>()?)
+                }
+                _ => FilterValue::List(values),
+            }
         }
         _ => match innermost(&target) {
             Target::Data(name) if is_bool_field(innermost_kind(kind, &target), name) => {
@@ -219,6 +226,7 @@ fn check_size(conditions: &[Condition]) -> Result<(), Error> {
         .iter()
         .map(|c| match &c.value {
             FilterValue::List(v) => v.len(),
+            FilterValue::Bools(v) => v.len(),
             _ => 1,
         })
         .sum();
@@ -318,6 +326,15 @@ pub fn parse_filter_object(kind: Kind, filter: &Value) -> Result<Vec<Condition>,
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn in_on_a_boolean_field_takes_booleans() {
+        let c = parse_condition(Kind::Connection, "authorization_handler[in]", "true, false").unwrap();
+        assert_eq!(c.value, FilterValue::Bools(vec![true, false]));
+        let c = parse_condition(Kind::Connection, "name[in]", "a,b").unwrap();
+        assert_eq!(c.value, FilterValue::List(vec!["a".into(), "b".into()]));
+        assert!(parse_condition(Kind::Connection, "authorization_handler[in]", "true,maybe").is_err());
+    }
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
         list.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()

@@ -167,6 +167,7 @@ fn compare(left: Val, op: Op, value: &FilterValue, column: bool) -> bool {
         FilterValue::Text(t) => t.clone(),
         FilterValue::Bool(b) => b.to_string(),
         FilterValue::List(items) => items.join(","),
+        FilterValue::Bools(items) => items.iter().map(bool::to_string).collect::<Vec<_>>().join(","),
     };
     // A bound boolean is 1 or 0; a column's text affinity turns it into "1" or "0".
     let right = match value {
@@ -187,6 +188,9 @@ fn compare(left: Val, op: Op, value: &FilterValue, column: bool) -> bool {
         }
         (Op::In, FilterValue::List(items)) => {
             present && items.iter().any(|item| left.compare(&Val::Text(item.clone())) == Ordering::Equal)
+        }
+        (Op::In, FilterValue::Bools(items)) => {
+            present && items.iter().any(|b| left.compare(&Val::Num(f64::from(u8::from(*b)))) == Ordering::Equal)
         }
         (Op::Eq | Op::In, _) => present && order == Ordering::Equal,
         (Op::Ne, _) => !present || order != Ordering::Equal,

@@ -165,6 +165,7 @@ pub(super) fn push_comparison(q: &mut QueryBuilder<'_, Sqlite>, expr: &str, c: &
         FilterValue::Text(t) => t.clone(),
         FilterValue::Bool(b) => b.to_string(),
         FilterValue::List(items) => items.join(","),
+        FilterValue::Bools(items) => items.iter().map(bool::to_string).collect::<Vec<_>>().join(","),
     };
     match (c.op, &c.value) {
         (Op::Exists, FilterValue::Bool(true)) => {
@@ -178,6 +179,14 @@ pub(super) fn push_comparison(q: &mut QueryBuilder<'_, Sqlite>, expr: &str, c: &
             let mut sep = q.separated(", ");
             for item in items {
                 sep.push_bind(item.clone());
+            }
+            q.push(")");
+        }
+        (Op::In, FilterValue::Bools(items)) => {
+            q.push(format!("{expr} IN ("));
+            let mut sep = q.separated(", ");
+            for item in items {
+                sep.push_bind(i64::from(*item));
             }
             q.push(")");
         }

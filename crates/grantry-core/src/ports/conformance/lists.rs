@@ -154,6 +154,8 @@ pub async fn filter_booleans(store: &dyn Store) {
     assert_eq!(q(Op::Ne, FilterValue::Bool(false)).await, ids(&[&on, &unset]));
     assert_eq!(q(Op::Exists, FilterValue::Bool(true)).await, ids(&[&on, &off]), "false is set");
     assert_eq!(q(Op::Exists, FilterValue::Bool(false)).await, ids(&[&unset]));
+    assert_eq!(q(Op::In, FilterValue::Bools(vec![true, false])).await, ids(&[&on, &off]), "in on booleans");
+    assert_eq!(q(Op::In, FilterValue::Bools(vec![false])).await, ids(&[&off]));
 
     let yes = authorization(10, "", "yes").data("authorized", json!(true)).data("status", json!("authorized"));
     let no = authorization(11, "", "no").data("authorized", json!(false)).data("status", json!("expired"));
