@@ -2,21 +2,18 @@
 //! retries, reading the answers, storing what they give, and recording why
 //! they failed, scrubbed of every secret.
 
-use crate::oauth2::STANDARD_POINTERS;
-use crate::template::Position;
-use crate::NotificationLevel;
-use crate::{RefreshStrategy, Status};
-use secrecy::SecretString;
-
 use base64::Engine as _;
 use secrecy::ExposeSecret;
+use secrecy::SecretString;
 use serde_json::{json, Value};
 
 use super::{label_of, provider_settings, set_status, Flows, Parts};
+use crate::oauth2::STANDARD_POINTERS;
 use crate::oauth2::{self, ClientAuth, Grant, Pointers, ProviderError, TokenSet, Vars};
 use crate::ports::{seal_context, HttpRequest, HttpResponse, SendError};
 use crate::scrub::Scrubber;
-use crate::{timestamp, Error, Record};
+use crate::template::Position;
+use crate::{timestamp, Error, NotificationLevel, Record, RefreshStrategy, Status};
 
 /// Why a token request did not give tokens.
 #[derive(Debug, Clone)]

@@ -2,9 +2,6 @@
 //! short in-process cache when it is far from expiry, refreshed first when it
 //! is close.
 
-use super::{check_usable, not_found};
-use crate::NotificationLevel;
-use crate::{GrantType, RefreshStrategy};
 use std::fmt;
 use std::sync::Arc;
 
@@ -12,11 +9,13 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use super::{set_status, state_error, Flows, Parts};
+use super::{check_usable, not_found, set_status, state_error, Flows, Parts};
 use crate::access::{Action, Caller};
 use crate::oauth2::{self, Freshness};
-use crate::ErrorCode;
-use crate::{AuthorizationType, Error, Id, Kind, NaturalKey, Record, Status};
+use crate::{
+    AuthorizationType, Error, ErrorCode, GrantType, Id, Kind, NaturalKey, NotificationLevel, Record, RefreshStrategy,
+    Status,
+};
 
 /// A usable access token and the answer of the fresh-token endpoint, built
 /// once per token and served from memory until the token changes.

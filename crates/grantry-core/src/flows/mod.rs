@@ -11,7 +11,6 @@ mod proxy;
 mod refresh;
 mod types;
 
-use crate::Pkce;
 pub use apply::{Applied, SignInput};
 use fresh::Cached;
 pub use fresh::FreshToken;
@@ -31,8 +30,7 @@ use crate::ports::{seal_context, Clock, HttpMethod, HttpSend, Sealer, Store};
 use crate::scrub::Scrubber;
 use crate::service::{label, RecordView, Records};
 use crate::template::{HostParameter, Position};
-use crate::ErrorCode;
-use crate::{AuthorizationType, Error, Id, Kind, NotificationLevel, Record, Status};
+use crate::{AuthorizationType, Error, ErrorCode, Id, Kind, NotificationLevel, Pkce, Record, Status};
 
 pub struct FlowSettings {
     /// Grantry's public URL; the callback is `<public_url>/oauth/callback`.

@@ -2,8 +2,6 @@
 //! between authorize and callback, where the browser may return to, and the
 //! checks a callback must pass before anything is exchanged.
 
-use crate::NotificationLevel;
-use crate::Status;
 use base64::Engine as _;
 use rand::RngCore as _;
 use sha2::Digest as _;
@@ -11,7 +9,7 @@ use sha2::Digest as _;
 use super::exchange::Failure;
 use super::{label_of, CallbackOutcome, Flows, Start};
 use crate::ports::PendingState;
-use crate::{Error, Id, Record};
+use crate::{Error, Id, NotificationLevel, Record, Status};
 
 /// How long an authorize request's state is good for.
 pub(crate) const STATE_TTL: time::Duration = time::Duration::minutes(10);

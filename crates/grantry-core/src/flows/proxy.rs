@@ -10,8 +10,7 @@ use crate::access::{Action, Caller};
 use crate::oauth2::Vars;
 use crate::ports::{HttpMethod, HttpRequest};
 use crate::template::{HostParameter, Position};
-use crate::ErrorCode;
-use crate::{AuthorizationType, Error, Id, Kind, Record};
+use crate::{AuthorizationType, Error, ErrorCode, Id, Kind, Record};
 
 /// A request an integration sends through a connection.
 pub struct ProxyInput {

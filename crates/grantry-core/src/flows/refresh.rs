@@ -2,11 +2,6 @@
 //! authorization at a time in this process (a mutex) and across processes (a
 //! lease in the store); callers that waited take the refresh they waited for.
 
-use super::fresh::can_refresh;
-use super::{check_usable, label_of, not_found};
-use crate::oauth2::ProviderError;
-use crate::NotificationLevel;
-use crate::{GrantType, Status};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,12 +9,13 @@ use secrecy::ExposeSecret;
 use time::OffsetDateTime;
 
 use super::exchange::Failure;
+use super::fresh::can_refresh;
 use super::proxy::{Prepared, ProxyInput};
-use super::{state_error, Flows, Parts};
+use super::{check_usable, label_of, not_found, state_error, Flows, Parts};
 use crate::access::{Action, Caller};
+use crate::oauth2::ProviderError;
 use crate::service::RecordView;
-use crate::ErrorCode;
-use crate::{Error, Id, Kind, Record};
+use crate::{Error, ErrorCode, GrantType, Id, Kind, NotificationLevel, Record, Status};
 
 /// How long one process may hold an authorization's refresh lease.
 pub(crate) const LEASE: time::Duration = time::Duration::seconds(30);

@@ -2,7 +2,6 @@
 //! the provider with Grantry's callback URL, and the callback's parameters
 //! named in `capture` are sealed for connection templates.
 
-use crate::Status;
 use async_trait::async_trait;
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
@@ -16,7 +15,7 @@ use crate::flows::{
 };
 use crate::oauth2::{ProviderError, Vars};
 use crate::ports::PendingState;
-use crate::{AuthorizationType, Error, Kind, Record};
+use crate::{AuthorizationType, Error, Kind, Record, Status};
 
 pub(crate) struct Generic;
 

@@ -17,8 +17,7 @@ use super::apply::{Applied, Outgoing};
 use super::{state_error, Authorized, CallbackOutcome, Flows, Start};
 use crate::oauth2::Vars;
 use crate::ports::PendingState;
-use crate::ErrorCode;
-use crate::{AuthorizationType, Error, Record};
+use crate::{AuthorizationType, Error, ErrorCode, Record};
 
 #[async_trait]
 pub(crate) trait AuthFlow: Send + Sync {

@@ -1,7 +1,6 @@
 //! OAuth 1.0a authorizations (RFC 5849; docs/concepts.md §5): the
 //! three-legged flow with request tokens, and signing every request.
 
-use crate::Status;
 use async_trait::async_trait;
 use rand::Rng as _;
 use secrecy::ExposeSecret;
@@ -17,8 +16,7 @@ use crate::flows::{
 use crate::oauth1::{self, SignatureMethod, Signer};
 use crate::oauth2::{ProviderError, Vars};
 use crate::ports::{HttpMethod, HttpRequest, PendingState, SendError};
-use crate::ErrorCode;
-use crate::{Error, Record};
+use crate::{Error, ErrorCode, Record, Status};
 
 pub(crate) struct OAuth1;
 

@@ -1,8 +1,6 @@
 //! OAuth 2.0 authorizations (docs/concepts.md §4): the authorization code
 //! grant with PKCE, client credentials, token-based apply, revocation.
 
-use crate::NotificationLevel;
-use crate::{GrantType, Status};
 use async_trait::async_trait;
 use secrecy::ExposeSecret;
 
@@ -15,7 +13,7 @@ use crate::flows::{
 };
 use crate::oauth2::{self, ClientAuth, Grant, ProviderError, Vars, STANDARD_POINTERS};
 use crate::ports::{HttpMethod, HttpRequest, PendingState};
-use crate::{Error, Kind, Record};
+use crate::{Error, GrantType, Kind, NotificationLevel, Record, Status};
 
 pub(crate) struct OAuth2;
 
