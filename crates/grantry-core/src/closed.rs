@@ -1,5 +1,5 @@
 //! Every closed set of the product as an enum, with its one wire name per
-//! value. The field tables (`kind.rs`) take their choices from `NAMES`, so
+//! value. The field tables (`fields.rs`) take their choices from `NAMES`, so
 //! input checks, schemas, OpenAPI, filters and forms list the same values, and
 //! a `match` on any of them is exhaustive: adding a value makes the compiler
 //! list every place that must decide what it means.
@@ -92,6 +92,17 @@ closed_set! {
 closed_set! {
     /// How token requests are sent: a POST form or a GET query.
     pub enum TokenMethod { Post = "POST", Get = "GET" }
+}
+
+impl TokenMethod {
+    /// A stored method: `GET` in any case, anything else POST.
+    pub fn lenient(text: &str) -> TokenMethod {
+        if text.eq_ignore_ascii_case("GET") {
+            TokenMethod::Get
+        } else {
+            TokenMethod::Post
+        }
+    }
 }
 
 closed_set! {

@@ -1,8 +1,7 @@
-//! The record kinds, their types and the description of every field.
-//!
-//! This table is the single source for input parsing, validation, filtering,
-//! export, the JSON Schema and the OpenAPI document, so that a field added here
-//! shows up everywhere with one name.
+//! The record kinds, their types, and what a field is (`Field`, `FieldType`).
+//! The field tables themselves are in `fields.rs`: the single source for input
+//! parsing, validation, filtering, export, the JSON Schema and the OpenAPI
+//! document, so that a field added there shows up everywhere with one name.
 
 use std::fmt;
 
@@ -174,13 +173,6 @@ impl RecordType {
     pub fn provider(self) -> Option<ProviderType> {
         match self {
             RecordType::Provider(t) => Some(t),
-            _ => None,
-        }
-    }
-
-    pub fn client(self) -> Option<ClientType> {
-        match self {
-            RecordType::Client(t) => Some(t),
             _ => None,
         }
     }

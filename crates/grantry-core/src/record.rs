@@ -114,14 +114,17 @@ impl Record {
     pub fn grant_type(&self) -> GrantType {
         self.choice("grant_type", GrantType::parse, GrantType::AuthorizationCode)
     }
+    /// A provider's refresh strategy. A field cleared with `null` holds none,
+    /// and refreshes the standard way, as it always has.
     pub fn refresh_strategy(&self) -> RefreshStrategy {
-        self.choice("refresh_token_strategy", RefreshStrategy::parse, RefreshStrategy::None)
+        self.choice("refresh_token_strategy", RefreshStrategy::parse, RefreshStrategy::Default)
     }
     pub fn pkce(&self) -> Pkce {
         self.choice("pkce", Pkce::parse, Pkce::Auto)
     }
+    /// GET (in any case, as older records may hold it) or else POST.
     pub fn token_method(&self) -> TokenMethod {
-        self.choice("token_method", TokenMethod::parse, TokenMethod::Post)
+        TokenMethod::lenient(self.text("token_method"))
     }
     pub fn auth_method(&self) -> AuthMethod {
         self.choice("token_endpoint_auth_method", AuthMethod::parse, AuthMethod::ClientSecretPost)
@@ -145,4 +148,40 @@ pub enum NaturalKey {
     Namespaced { namespace: String, name: String },
     /// Scopes and clients: unique per provider.
     Child { parent: Id, name: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider(data: serde_json::Value) -> Record {
+        Record {
+            id: Id::generate(),
+            kind: Kind::Provider,
+            rtype: RecordType::Provider(ProviderType::OAuth2),
+            namespace: "N".into(),
+            name: "P".into(),
+            data: data.as_object().cloned().unwrap_or_default(),
+            refs: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+            origin: Origin::Default,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            updated_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn typed_fields_read_stored_values_as_the_flows_always_have() {
+        // A strategy cleared with null refreshes the standard way; "none" does not.
+        assert_eq!(provider(serde_json::json!({})).refresh_strategy(), RefreshStrategy::Default);
+        assert_eq!(
+            provider(serde_json::json!({"refresh_token_strategy": "none"})).refresh_strategy(),
+            RefreshStrategy::None
+        );
+        // A stored token method is GET in any case, else POST.
+        assert_eq!(provider(serde_json::json!({"token_method": "get"})).token_method(), TokenMethod::Get);
+        assert_eq!(provider(serde_json::json!({})).token_method(), TokenMethod::Post);
+        assert_eq!(provider(serde_json::json!({})).pkce(), Pkce::Auto);
+        assert_eq!(provider(serde_json::json!({})).auth_method(), AuthMethod::ClientSecretPost);
+    }
 }

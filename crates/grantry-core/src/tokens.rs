@@ -164,7 +164,7 @@ impl ApiTokens {
     pub async fn revoke(&self, caller: &Caller, id: &Id) -> Result<(), Error> {
         caller.check(Action::ManageTokens)?;
         if !self.store.delete_api_token(id).await? {
-            return Err(Error::NotFound(format!("no API token has id `{id}`; `grantry token list` shows them")));
+            return Err(Error::NotFound(format!("no API token has id `{id}`")));
         }
         self.cache.forget(id);
         Ok(())
@@ -249,6 +249,8 @@ mod tests {
         assert!(a.expose_secret().starts_with("gry_") && a.expose_secret().len() > 40);
         assert_ne!(a.expose_secret(), b.expose_secret());
         assert_eq!(hash(a.expose_secret()), hash(a.expose_secret()));
+        assert_eq!(hash(a.expose_secret()).len(), 64);
+        assert!(!hash(a.expose_secret()).contains(a.expose_secret()));
         assert_ne!(hash(a.expose_secret()), hash(b.expose_secret()));
     }
 }

@@ -297,7 +297,10 @@ async fn revoke_token(config: Config, id: String) -> anyhow::Result<()> {
     let (tokens, store) = token_service(&config).await?;
     let revoked = tokens.revoke(&Caller::operator(), &Id::from_string(id.trim())).await;
     store.close().await;
-    revoked.map_err(|e| anyhow::anyhow!("{e}"))?;
+    match revoked {
+        Err(grantry_core::Error::NotFound(message)) => bail!("{message}; `grantry token list` shows them"),
+        other => other.map_err(|e| anyhow::anyhow!("{e}"))?,
+    }
     println!("revoked {}", id.trim());
     Ok(())
 }

@@ -144,8 +144,8 @@ impl Flows {
             .ok_or_else(|| Error::BadRequest(format!("the proxy does not forward {} requests", input.method)))?;
         let path = checked_path(&input.path)?;
         let connection = self
-            .store
-            .get(Kind::Connection, connection_id)
+            .records
+            .stored(Kind::Connection, connection_id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("no connection has id `{connection_id}`")))?;
         let auth = match connection.reference("authorization") {

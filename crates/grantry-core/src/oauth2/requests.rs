@@ -218,8 +218,7 @@ pub(super) fn build(
 /// The custom refresh request of a provider (docs/concepts.md §4.5), rendered with `vars`
 /// (which hold `refresh_token`, `access_token` and the client's variables).
 pub fn custom_refresh_request(spec: &Value, vars: &Vars, hosts: &[HostParameter]) -> Result<HttpRequest, FlowError> {
-    let method =
-        HttpMethod::from(TokenMethod::parse(spec["method"].as_str().unwrap_or_default()).unwrap_or(TokenMethod::Post));
+    let method = HttpMethod::from(TokenMethod::lenient(spec["method"].as_str().unwrap_or_default()));
     let url = vars.render_url("refresh_request.url", spec["url"].as_str().unwrap_or(""), hosts)?;
     let params = render_pairs("refresh_request.parameters", &spec["parameters"], vars, Position::Request)?;
     let mut headers: Vec<(String, String)> = vec![("Accept".into(), "application/json".into())];

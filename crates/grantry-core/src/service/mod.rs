@@ -189,12 +189,6 @@ impl Records {
         Ok(report)
     }
 
-    // ---- creating and changing ---------------------------------------------
-
-    // ---- references -------------------------------------------------------
-
-    // ---- reading ----------------------------------------------------------
-
     // ---- for the flows: every read and write of a record goes through here ----
 
     pub(crate) async fn stored(&self, kind: Kind, id: &Id) -> Result<Option<Record>, Error> {
@@ -304,7 +298,3 @@ impl Records {
         }
     }
 }
-
-// ---- rules ------------------------------------------------------------------
-
-// ---- views ------------------------------------------------------------------

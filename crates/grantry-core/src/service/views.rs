@@ -40,9 +40,6 @@ impl RecordView {
     pub fn status(&self) -> Option<Status> {
         (self.kind == Kind::Authorization).then(|| Status::parse(self.text("status")).unwrap_or(Status::Unauthorized))
     }
-    pub fn secret_is_set(&self, name: &str) -> bool {
-        self.secrets.iter().any(|(n, set)| *n == name && *set)
-    }
     /// The view as a JSON value (forms fill in from it).
     pub fn to_value(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)

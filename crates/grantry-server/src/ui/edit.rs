@@ -307,11 +307,8 @@ pub(super) async fn create(
     form: UiForm,
 ) -> Response {
     let nesting = Nesting::from_pairs(&query);
-    let chosen = match kind.types() {
-        [only] => Some(*only),
-        _ => form.get("type").and_then(|t| kind.parse_type(t)),
-    };
-    let Some(rtype) = chosen else {
+    // A form without a type is of the kind's first type.
+    let Some(rtype) = kind.parse_type(form.get("type").unwrap_or(kind.types()[0].as_str())) else {
         return page_error(StatusCode::BAD_REQUEST, "Choose a type first.");
     };
     let body = match forms::to_body(kind, rtype, &form.pairs) {

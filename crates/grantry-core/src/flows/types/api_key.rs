@@ -24,7 +24,7 @@ impl AuthFlow for ApiKey {
     }
 
     async fn variables(&self, flows: &Flows, auth: &Record, vars: &mut Vars) -> Result<(), Error> {
-        vars.set_secret("key_value", flows.required_secret(auth, "key_value")?);
+        vars.set_secret("key_value", flows.optional_secret(auth, "key_value")?);
         Ok(())
     }
 }

@@ -63,10 +63,7 @@ impl Flows {
         // that append their own query string.
         let callback = format!("{}/{state}", self.callback_url());
         let mut vars = self.vars(&parts, &key, &secret);
-        let callback_key = match parts.auth.text("callback_key") {
-            "" => "redirect_uri",
-            key => key,
-        };
+        let callback_key = Generic.callback_key(&parts.auth);
         vars.set(callback_key, callback.clone()).set("callback_token", state.clone());
         let mut url = authorize_base(&vars, &parts, &provider_settings(&parts.provider).hosts)?;
         url.query_pairs_mut().append_pair(callback_key, &callback);

@@ -13,7 +13,7 @@ use crate::flows::{
     authorize_base, authorize_parameters, form_field, misconfigured, provider_settings, state_error, Authorized,
     CallbackOutcome, Flows, Parts, Start,
 };
-use crate::oauth1::{self, SignatureMethod, Signer};
+use crate::oauth1::{self, Signer};
 use crate::oauth2::{ProviderError, Vars};
 use crate::ports::{HttpMethod, HttpRequest, PendingState, SendError};
 use crate::{Error, ErrorCode, Record, Status};
@@ -57,7 +57,7 @@ impl AuthFlow for OAuth1 {
             consumer_secret: consumer_secret.expose_secret(),
             token: Some(token.expose_secret()),
             token_secret: token_secret.expose_secret(),
-            method: flows.signature_method(&parts.provider),
+            method: parts.provider.signature_method(),
             timestamp: &timestamp_now,
             nonce: &nonce,
             realm: None,
@@ -85,10 +85,6 @@ fn nonce() -> String {
 }
 
 impl Flows {
-    pub(crate) fn signature_method(&self, provider: &Record) -> SignatureMethod {
-        provider.signature_method()
-    }
-
     /// Sends an OAuth 1.0a protocol request (request token, access token) and
     /// reads the token pair of its form-encoded answer.
     pub(crate) async fn oauth1_token_pair(
@@ -143,7 +139,7 @@ impl Flows {
             consumer_secret: secret.expose_secret(),
             token: None,
             token_secret: "",
-            method: self.signature_method(&parts.provider),
+            method: parts.provider.signature_method(),
             timestamp: &timestamp_now,
             nonce: &nonce,
             realm: None,
@@ -207,7 +203,7 @@ impl Flows {
             consumer_secret: secret.expose_secret(),
             token: Some(&token),
             token_secret: token_secret.expose_secret(),
-            method: self.signature_method(&parts.provider),
+            method: parts.provider.signature_method(),
             timestamp: &timestamp_now,
             nonce: &nonce,
             realm: None,
