@@ -208,7 +208,9 @@ impl Flows {
         if kind == Kind::Authorization {
             self.cache.write().unwrap_or_else(|p| p.into_inner()).clear();
             for auth in self.records.select_records(kind, selection).await? {
-                if auth.authorization_type() == Some(AuthorizationType::OAuth2) && auth.status() != Status::Unauthorized
+                // Anything but a stored `unauthorized` may hold tokens to revoke.
+                if auth.authorization_type() == Some(AuthorizationType::OAuth2)
+                    && Status::parse(auth.text("status")) != Some(Status::Unauthorized)
                 {
                     self.cancel_now(&auth.id).await?;
                 }
