@@ -12,7 +12,7 @@ use grantry_core::filter::{Condition, ListQuery};
 use grantry_core::ports::{ApiToken, Notification, NotificationQuery, PendingState, Store, StoreError};
 use grantry_core::{timestamp, Id, Kind, NaturalKey, NotificationLevel, Record, Sealed};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use time::OffsetDateTime;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -44,6 +44,14 @@ impl SqliteStore {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// A transaction that takes SQLite's write lock at its start. A deferred
+    /// one that reads before it writes cannot wait for the lock (another writer
+    /// committed after its snapshot: `database is locked`); one that starts
+    /// with the lock queues on the busy timeout like any single write.
+    async fn write_transaction(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)
     }
 }
 
@@ -86,7 +94,7 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn insert(&self, records: &[Record]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.write_transaction().await?;
         for record in records {
             sqlx::query(&format!("INSERT INTO records ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
                 .bind(record.id.as_str())
@@ -109,7 +117,7 @@ impl Store for SqliteStore {
     }
 
     async fn update(&self, record: &Record) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.write_transaction().await?;
         sqlx::query(
             "UPDATE records SET namespace = ?, name = ?, parent_id = ?, data = ?, secrets = ?, origin = ?, updated_at = ? WHERE id = ?",
         )
@@ -211,7 +219,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete(&self, ids: &[Id]) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.write_transaction().await?;
         // The set goes into a temporary table so that any number of ids works
         // and the referrer check and the delete see the same set.
         sqlx::query("CREATE TEMP TABLE IF NOT EXISTS doomed (id TEXT PRIMARY KEY)")

@@ -193,3 +193,36 @@ async fn deleting_a_referenced_record_is_refused_and_names_the_referrers() {
     assert_eq!(s.count("scopes").await, 0);
     s.stop().await;
 }
+
+/// Many deletes and changes at once all succeed: each write waits for
+/// SQLite's write lock instead of failing with `database is locked` (a 500).
+#[tokio::test]
+async fn concurrent_deletes_and_changes_all_succeed() {
+    let s = Server::start().await;
+    let mut ids = Vec::new();
+    for n in 0..40 {
+        let mut p = slack_provider();
+        p["name"] = json!(format!("p{n}"));
+        ids.push(s.create("providers", p).await["id"].as_str().unwrap().to_owned());
+    }
+    let http = reqwest::Client::new();
+    let mut calls = tokio::task::JoinSet::new();
+    for (n, id) in ids.into_iter().enumerate() {
+        let (http, base) = (http.clone(), s.base.clone());
+        calls.spawn(async move {
+            let url = format!("{base}/api/v1/providers/{id}");
+            let request = if n % 2 == 0 {
+                http.delete(url)
+            } else {
+                http.patch(url).json(&json!({"token_endpoint": "https://slack.com/api/changed"}))
+            };
+            let response = request.bearer_auth(crate::harness::TOKEN).send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        });
+    }
+    while let Some(done) = calls.join_next().await {
+        let (status, body) = done.unwrap();
+        assert!(status == 204 || status == 200, "a concurrent write answered {status}: {body}");
+    }
+    assert_eq!(s.count("providers").await, 20);
+}

@@ -82,3 +82,60 @@ pub async fn delete_cascades_to_states_leases_and_notifications(store: &dyn Stor
     assert!(store.claim_refresh(&a.id, "B", at(1_000), at(61_000)).await.unwrap(), "the old lease went");
     assert!(!store.claim_refresh(&b.id, "B", at(1_000), at(61_000)).await.unwrap(), "other leases stay");
 }
+
+type Write<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, StoreError>> + Send + 'a>>;
+
+/// Concurrent writers queue: deletes (each reading before it writes), updates
+/// and inserts at once all succeed; none fails because another holds the lock.
+pub async fn concurrent_writes_queue(store: &dyn Store) {
+    let records: Vec<Record> = (0..40).map(|n| provider(n + 1, "Acme", &format!("p{n}"))).collect();
+    for r in &records {
+        insert(store, &[r]).await;
+    }
+    let deletes = records[..20].iter().map(|r| store.delete(std::slice::from_ref(&r.id)));
+    let updates = records[20..].iter().map(|r| {
+        let mut changed = r.clone();
+        changed.data.insert("authorization_endpoint".into(), json!("https://changed.example/a"));
+        async move { store.update(&changed).await.map(|()| 1u64) }
+    });
+    let inserts = (100..120)
+        .map(|n| async move { store.insert(&[provider(n, "Acme", &format!("new{n}"))]).await.map(|()| 1u64) });
+    let (deleted, updated, inserted) = tokio::join!(
+        futures_join_all(deletes.map(|f| Box::pin(f) as Write<'_>)),
+        futures_join_all(updates.map(|f| Box::pin(f) as Write<'_>)),
+        futures_join_all(inserts.map(|f| Box::pin(f) as Write<'_>)),
+    );
+    for result in deleted.iter().chain(&updated).chain(&inserted) {
+        assert!(matches!(result, Ok(1)), "a concurrent write failed: {result:?}");
+    }
+    assert_eq!(store.list(Kind::Provider, &query(vec![], vec![], 1, 100)).await.unwrap().1, 40);
+}
+
+/// Runs every future at once and collects the results in order.
+async fn futures_join_all<'a, T>(
+    futures: impl Iterator<Item = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>>,
+) -> Vec<T> {
+    let mut handles: Vec<_> = futures.map(Some).collect();
+    let mut results: Vec<Option<T>> = handles.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (slot, result) in handles.iter_mut().zip(results.iter_mut()) {
+            if let Some(future) = slot {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => {
+                        *result = Some(value);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    results.into_iter().flatten().collect()
+}

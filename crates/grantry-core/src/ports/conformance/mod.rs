@@ -71,6 +71,7 @@ macro_rules! store_conformance {
             delete_refuses_while_referenced,
             delete_whole_set,
             delete_cascades_to_states_leases_and_notifications,
+            concurrent_writes_queue,
             api_tokens,
             notifications_newest_first_filtered_and_paged,
             meta_get_and_set,
