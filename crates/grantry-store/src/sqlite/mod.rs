@@ -61,19 +61,22 @@ impl SqliteStore {
         if records.is_empty() {
             return Ok(());
         }
-        let mut q = QueryBuilder::<Sqlite>::new("SELECT from_id, field, to_id FROM record_refs WHERE from_id IN (");
-        let mut sep = q.separated(", ");
-        for r in records.iter() {
-            sep.push_bind(r.id.as_str().to_owned());
-        }
-        q.push(") ORDER BY from_id, field, position");
-        let rows = q.build().fetch_all(&self.pool).await.map_err(backend)?;
         let mut by_id: BTreeMap<String, BTreeMap<String, Vec<Id>>> = BTreeMap::new();
-        for row in rows {
-            let from: String = row.try_get("from_id").map_err(backend)?;
-            let field: String = row.try_get("field").map_err(backend)?;
-            let to: String = row.try_get("to_id").map_err(backend)?;
-            by_id.entry(from).or_default().entry(field).or_default().push(Id::from_string(to));
+        // SQLite limits bound parameters per statement: any number of records
+        // is read in chunks.
+        for chunk in records.chunks(500) {
+            let mut q = QueryBuilder::<Sqlite>::new("SELECT from_id, field, to_id FROM record_refs WHERE from_id IN (");
+            let mut sep = q.separated(", ");
+            for r in chunk {
+                sep.push_bind(r.id.as_str().to_owned());
+            }
+            q.push(") ORDER BY from_id, field, position");
+            for row in q.build().fetch_all(&self.pool).await.map_err(backend)? {
+                let from: String = row.try_get("from_id").map_err(backend)?;
+                let field: String = row.try_get("field").map_err(backend)?;
+                let to: String = row.try_get("to_id").map_err(backend)?;
+                by_id.entry(from).or_default().entry(field).or_default().push(Id::from_string(to));
+            }
         }
         for r in records.iter_mut() {
             if let Some(refs) = by_id.remove(r.id.as_str()) {
@@ -111,7 +114,7 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| map_write_error(e, record.kind))?;
-            write_refs(&mut tx, record).await?;
+            write_refs(&mut tx, record, false).await?;
         }
         tx.commit().await.map_err(|e| map_write_error(e, Kind::Provider))
     }
@@ -132,7 +135,7 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| map_write_error(e, record.kind))?;
-        write_refs(&mut tx, record).await?;
+        write_refs(&mut tx, record, true).await?;
         tx.commit().await.map_err(|e| map_write_error(e, record.kind))
     }
 
@@ -227,12 +230,12 @@ impl Store for SqliteStore {
             .await
             .map_err(backend)?;
         sqlx::query("DELETE FROM doomed").execute(&mut *tx).await.map_err(backend)?;
-        for id in ids {
-            sqlx::query("INSERT OR IGNORE INTO doomed (id) VALUES (?)")
-                .bind(id.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
+        for chunk in ids.chunks(500) {
+            let mut q = QueryBuilder::<Sqlite>::new("INSERT OR IGNORE INTO doomed (id) ");
+            q.push_values(chunk, |mut row, id| {
+                row.push_bind(id.as_str().to_owned());
+            });
+            q.build().execute(&mut *tx).await.map_err(backend)?;
         }
         let referrers: Vec<String> = sqlx::query_scalar(
             "SELECT DISTINCT from_id FROM record_refs WHERE to_id IN (SELECT id FROM doomed) AND from_id NOT IN (SELECT id FROM doomed)",

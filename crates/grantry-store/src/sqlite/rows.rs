@@ -108,12 +108,19 @@ pub(super) fn data_json(record: &Record) -> String {
     serde_json::to_string(&record.data).unwrap_or_else(|_| "{}".into())
 }
 
-pub(super) async fn write_refs(tx: &mut Transaction<'_, Sqlite>, record: &Record) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM record_refs WHERE from_id = ?")
-        .bind(record.id.as_str())
-        .execute(&mut **tx)
-        .await
-        .map_err(backend)?;
+/// Writes a record's references; `replace` drops the ones it had (an update).
+pub(super) async fn write_refs(
+    tx: &mut Transaction<'_, Sqlite>,
+    record: &Record,
+    replace: bool,
+) -> Result<(), StoreError> {
+    if replace {
+        sqlx::query("DELETE FROM record_refs WHERE from_id = ?")
+            .bind(record.id.as_str())
+            .execute(&mut **tx)
+            .await
+            .map_err(backend)?;
+    }
     for (field, ids) in &record.refs {
         for (position, to) in ids.iter().enumerate() {
             sqlx::query("INSERT INTO record_refs (from_id, field, position, to_id) VALUES (?, ?, ?, ?)")

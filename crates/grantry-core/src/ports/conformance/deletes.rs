@@ -139,3 +139,21 @@ async fn futures_join_all<'a, T>(
     .await;
     results.into_iter().flatten().collect()
 }
+
+/// Selections larger than a database's limit of bound parameters (SQLite:
+/// 32,766) are read and deleted whole.
+pub async fn large_selections(store: &dyn Store) {
+    const N: u32 = 33_000;
+    let scopes_of = provider(1, "Big", "p");
+    insert(store, &[&scopes_of]).await;
+    let many: Vec<Record> = (0..N).map(|n| scope(n + 10, &scopes_of, &format!("s{n}"))).collect();
+    store.insert(&many).await.unwrap();
+    let all = store.find_all(Kind::Scope, &[]).await.unwrap();
+    assert_eq!(all.len(), N as usize);
+    assert!(all.iter().all(|s| s.key_parent() == Some(&scopes_of.id)), "every reference is read");
+    let ids = ids_of(&many);
+    assert_eq!(store.get_many(&ids).await.unwrap().len(), N as usize);
+    assert_eq!(store.children(Kind::Scope, std::slice::from_ref(&scopes_of.id)).await.unwrap().len(), N as usize);
+    assert_eq!(store.delete(&ids).await.unwrap(), u64::from(N));
+    assert!(store.find_all(Kind::Scope, &[]).await.unwrap().is_empty());
+}

@@ -72,6 +72,7 @@ macro_rules! store_conformance {
             delete_whole_set,
             delete_cascades_to_states_leases_and_notifications,
             concurrent_writes_queue,
+            large_selections,
             api_tokens,
             notifications_newest_first_filtered_and_paged,
             meta_get_and_set,
