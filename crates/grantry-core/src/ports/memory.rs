@@ -9,7 +9,7 @@
 //! condition on a reference holds when any referenced record satisfies it.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
@@ -60,6 +60,16 @@ fn stored(record: &Record) -> Record {
 }
 
 /// Whether two records of one kind share a natural key (the two unique indexes).
+/// A record's natural key, as `same_key` compares it.
+type Key = (Kind, Option<Id>, String, String);
+
+fn key_of(r: &Record) -> Key {
+    match r.key_parent() {
+        Some(parent) => (r.kind, Some(parent.clone()), String::new(), r.name.clone()),
+        None => (r.kind, None, r.namespace.clone(), r.name.clone()),
+    }
+}
+
 fn same_key(a: &Record, b: &Record) -> bool {
     a.kind == b.kind
         && a.name == b.name
@@ -258,11 +268,24 @@ impl Store for MemoryStore {
     async fn insert(&self, records: &[Record]) -> Result<(), StoreError> {
         let mut inner = self.lock();
         let before = inner.records.len();
+        // The checks of `Inner::check`, against sets built once per call, so
+        // that a large batch is not quadratic.
+        let mut ids: HashSet<Id> = inner.records.iter().map(|r| r.id.clone()).collect();
+        let mut keys: HashSet<Key> = inner.records.iter().map(key_of).collect();
         for record in records {
-            if let Err(e) = inner.check(record, None) {
+            let failed = if ids.contains(&record.id) || keys.contains(&key_of(record)) {
+                Some(StoreError::Duplicate(record.kind))
+            } else if record.refs.values().flatten().any(|id| *id != record.id && !ids.contains(id)) {
+                Some(StoreError::MissingReference)
+            } else {
+                None
+            };
+            if let Some(e) = failed {
                 inner.records.truncate(before);
                 return Err(e);
             }
+            ids.insert(record.id.clone());
+            keys.insert(key_of(record));
             inner.records.push(stored(record));
         }
         Ok(())
