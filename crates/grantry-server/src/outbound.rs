@@ -292,7 +292,7 @@ impl HttpSend for Outbound {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
                     if body.len() + chunk.len() > MAX_ANSWER {
-                        return Err(SendError::Refused("the answer is larger than 1 MiB".into()));
+                        return Err(SendError::Unreadable("the answer is larger than 1 MiB".into()));
                     }
                     body.extend_from_slice(&chunk);
                 }

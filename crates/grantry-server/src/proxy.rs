@@ -46,6 +46,7 @@ async fn send(state: &AppState, request: HttpRequest) -> Result<reqwest::Respons
         ApiError(match e {
             SendError::Transient(m) => Error::Unavailable(format!("the remote API could not be reached: {m}")),
             SendError::Refused(m) => Error::State { code: grantry_core::ErrorCode::DestinationRefused, message: m },
+            SendError::Unreadable(m) => Error::Unavailable(format!("the remote API's answer could not be read: {m}")),
         })
     })
 }

@@ -26,6 +26,8 @@ pub(crate) enum Failure {
     Config(String),
     /// A template went over its render budget.
     TooExpensive(String),
+    /// The answer came but could not be read (larger than allowed).
+    Unreadable(String),
 }
 
 impl From<oauth2::FlowError> for Failure {
@@ -44,6 +46,7 @@ impl Failure {
             Failure::Transient(m) => format!("temporarily_unavailable: {m}"),
             Failure::Config(m) => format!("configuration: {m}"),
             Failure::TooExpensive(m) => format!("template_too_expensive: {m}"),
+            Failure::Unreadable(m) => format!("invalid_response: {m}"),
         }
     }
     pub(crate) fn to_json(&self) -> Value {
@@ -52,6 +55,7 @@ impl Failure {
             Failure::Transient(m) => ("temporarily_unavailable", m),
             Failure::Config(m) => ("configuration", m),
             Failure::TooExpensive(m) => ("template_too_expensive", m),
+            Failure::Unreadable(m) => ("invalid_response", m),
         };
         let description: String = description.chars().take(oauth2::MAX_ERROR_DESCRIPTION).collect();
         json!({"error": error, "error_description": description})
@@ -65,6 +69,19 @@ impl Failure {
             Failure::Transient(m) => Failure::Transient(scrubber.scrub(&m)),
             Failure::Config(m) => Failure::Config(scrubber.scrub(&m)),
             Failure::TooExpensive(m) => Failure::TooExpensive(scrubber.scrub(&m)),
+            Failure::Unreadable(m) => Failure::Unreadable(scrubber.scrub(&m)),
+        }
+    }
+
+    /// Whether the answer said nothing about the grant: it could not be read,
+    /// or it was a success without a usable token. A refresh that gets one
+    /// keeps the refresh token and tries again later (docs/concepts.md §4.5);
+    /// only a refusal ends the grant.
+    pub(crate) fn is_unusable_answer(&self) -> bool {
+        match self {
+            Failure::Unreadable(_) => true,
+            Failure::Provider(e) => e.error == "invalid_response" && e.status < 400,
+            Failure::Transient(_) | Failure::Config(_) | Failure::TooExpensive(_) => false,
         }
     }
 }
@@ -200,6 +217,7 @@ impl Flows {
                 Ok(response) => self.read_tokens(&response, pointers),
                 Err(SendError::Transient(m)) => Err(Failure::Transient(m)),
                 Err(SendError::Refused(m)) => Err(Failure::Config(m)),
+                Err(SendError::Unreadable(m)) => Err(Failure::Unreadable(m)),
             };
             match outcome {
                 Err(Failure::Transient(_)) if attempt < self.settings.retry_backoff.len() => {

@@ -123,6 +123,10 @@ impl Flows {
                 other => other,
             }
         };
+        let result = result.map_err(|failure| match failure.is_unusable_answer() {
+            true => Failure::Transient(failure.message()),
+            false => failure,
+        });
         match result {
             Ok(tokens) => {
                 self.store_tokens(&mut auth, tokens, false).await?;

@@ -88,9 +88,12 @@ pub enum SendError {
     /// Network errors and timeouts: worth retrying.
     #[error("{0}")]
     Transient(String),
-    /// Refused before or while sending (forbidden address, answer too large): not retried.
+    /// Refused before or while sending (a forbidden address): not retried.
     #[error("{0}")]
     Refused(String),
+    /// The answer came but cannot be read (larger than allowed).
+    #[error("{0}")]
+    Unreadable(String),
 }
 
 #[async_trait::async_trait]

@@ -539,3 +539,35 @@ async fn token_endpoints_that_redirect_or_answer_more_than_a_mebibyte_are_refuse
     assert!(landing.param("error").unwrap().contains("larger than 1 MiB"), "{}", landing.url);
     assert_eq!(fake.seen().len(), 2);
 }
+
+#[tokio::test]
+async fn an_unusable_refresh_answer_keeps_the_grant_and_serves_the_valid_token() {
+    let fake = FakeProvider::start().await;
+    let s = Server::start().await;
+    let auth = setup(&s, &fake, json!({})).await;
+    // 30 s: inside the default refresh margin, so every token call refreshes.
+    fake.answer(Answer::json(json!({"access_token": "a1", "refresh_token": "r1", "expires_in": 30})));
+    authorize(&s, &auth).await;
+    fake.answer(Answer {
+        status: 200,
+        content_type: "text/html",
+        body: "<h1>maintenance</h1>".into(),
+        delay: Duration::ZERO,
+    });
+    let r = s.get(&path(&auth, "token")).await;
+    assert_eq!((r.status, r.body["access_token"].as_str()), (200, Some("a1")), "{}", r.text);
+    let big = format!("{{\"access_token\": \"{}\"}}", "x".repeat(1024 * 1024 + 1));
+    fake.answer(Answer { status: 200, content_type: "application/json", body: big, delay: Duration::ZERO });
+    let r = s.get(&path(&auth, "token")).await;
+    assert_eq!((r.status, r.body["access_token"].as_str()), (200, Some("a1")), "{}", r.text);
+    let rec = record(&s, &auth).await;
+    assert_eq!(rec["status"], "authorized", "{rec}");
+    assert_eq!(rec["last_error"], Value::Null);
+    // The grant survived: the next refresh presents r1 and works.
+    fake.answer(Answer::json(json!({"access_token": "a2", "refresh_token": "r2", "expires_in": 3600})));
+    let r = s.get(&path(&auth, "token")).await;
+    assert_eq!(r.body["access_token"], "a2", "{}", r.text);
+    let seen = fake.seen();
+    assert_eq!(seen.len(), 4, "the exchange and three refreshes, none retried at once");
+    assert!(seen[1..].iter().all(|request| request.param("refresh_token").as_deref() == Some("r1")));
+}

@@ -152,3 +152,43 @@ async fn when_every_attempt_fails_for_now_the_still_valid_token_is_served_and_ke
     assert!(matches!(w.fresh(&id).await, Err(crate::Error::Unavailable(_))));
     assert_eq!(w.record(&id).await.status(), Status::Authorized);
 }
+
+#[tokio::test]
+async fn an_unusable_refresh_answer_keeps_the_grant_and_the_next_refresh_uses_it() {
+    let w = World::new();
+    let id = w.authorized("default").await;
+    w.to_before_expiry(&id, Duration::from_secs(60)).await;
+    let unusable = [
+        // Not JSON nor a form, a success without a token, and more than the outbound cap.
+        Ok(crate::ports::HttpResponse {
+            status: 200,
+            content_type: "text/html".into(),
+            body: b"<html>maintenance</html>".to_vec(),
+        }),
+        Ok(crate::ports::HttpResponse {
+            status: 200,
+            content_type: "application/json".into(),
+            body: br#"{"token_type":"Bearer"}"#.to_vec(),
+        }),
+        Err(SendError::Unreadable("the answer is larger than 1 MiB".into())),
+    ];
+    for (n, answer) in unusable.into_iter().enumerate() {
+        w.http.answer(answer);
+        assert_eq!(
+            w.fresh(&id).await.unwrap().authorization_header(),
+            "Bearer a1",
+            "answer {n}: the token still works"
+        );
+        assert_eq!(w.http.sent().len(), 2 + n, "answer {n}: one attempt, not retried at once");
+        let record = w.record(&id).await;
+        assert_eq!(record.status(), Status::Authorized, "answer {n}: not failed");
+        assert!(!record.data.contains_key("last_error"), "answer {n}: no error recorded");
+        assert_eq!(w.secret(&id, "refresh_token").await, "r1", "answer {n}: the refresh token stays");
+    }
+    let warnings = w.notifications(&id).await.into_iter().filter(|n| n.level == NotificationLevel::Warning).count();
+    assert_eq!(warnings, 3, "each unusable answer is told");
+    // The next refresh presents the kept refresh token and succeeds.
+    w.http.answer_json(200, tokens("a2", Some("r2")));
+    assert_eq!(w.fresh(&id).await.unwrap().authorization_header(), "Bearer a2");
+    assert_eq!(param(&w.http.sent()[4], "refresh_token").as_deref(), Some("r1"));
+}

@@ -106,6 +106,7 @@ impl Flows {
         let response = self.http.send(request).await.map_err(|e| match e {
             SendError::Transient(m) => Failure::Transient(m),
             SendError::Refused(m) => Failure::Config(m),
+            SendError::Unreadable(m) => Failure::Unreadable(m),
         })?;
         let text = String::from_utf8_lossy(&response.body).into_owned();
         let form: Vec<(String, String)> = url::form_urlencoded::parse(text.trim().as_bytes()).into_owned().collect();
