@@ -78,7 +78,7 @@ pub struct Flows {
     pub(crate) notifications: Arc<Notifications>,
     /// One refresh at a time per authorization within this process; the lease
     /// in the store does the same across processes.
-    refreshing: Mutex<HashMap<Id, Arc<tokio::sync::Mutex<()>>>>,
+    refreshing: Mutex<HashMap<Id, Arc<refresh::Flight>>>,
     /// Authorizations recently read for their token, so that the hot path of
     /// fresh tokens needs no database round trip. Every write here replaces
     /// the entry; a write by another process is seen within `CACHE_TTL`.

@@ -2,6 +2,7 @@
 //! authorization at a time in this process (a mutex) and across processes (a
 //! lease in the store); callers that waited take the refresh they waited for.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +17,39 @@ use crate::access::{Action, Caller};
 use crate::oauth2::ProviderError;
 use crate::service::RecordView;
 use crate::{Error, ErrorCode, GrantType, Id, Kind, NotificationLevel, Record, Status};
+
+/// One authorization's refreshes in this process: whose turn it is, how many
+/// have finished, and how the last one failed, if it did.
+#[derive(Default)]
+pub(crate) struct Flight {
+    turn: tokio::sync::Mutex<Option<SharedFailure>>,
+    finished: AtomicU64,
+}
+
+/// A refresh's failure, as each caller that waited for it gets it.
+#[derive(Clone)]
+pub(crate) enum SharedFailure {
+    Unavailable(String),
+    State(ErrorCode, String),
+    Other(String),
+}
+
+impl SharedFailure {
+    fn of(e: &Error) -> SharedFailure {
+        match e {
+            Error::Unavailable(m) => SharedFailure::Unavailable(m.clone()),
+            Error::State { code, message } => SharedFailure::State(*code, message.clone()),
+            other => SharedFailure::Other(other.to_string()),
+        }
+    }
+    fn to_error(&self) -> Error {
+        match self {
+            SharedFailure::Unavailable(m) => Error::Unavailable(m.clone()),
+            SharedFailure::State(code, m) => Error::State { code: *code, message: m.clone() },
+            SharedFailure::Other(m) => Error::Internal(m.clone()),
+        }
+    }
+}
 
 /// How long one process may hold an authorization's refresh lease.
 pub(crate) const LEASE: time::Duration = time::Duration::seconds(30);
@@ -43,9 +77,9 @@ impl Flows {
         self.records.view_of(Kind::Authorization, id).await
     }
 
-    pub(crate) fn lock_for(&self, id: &Id) -> Arc<tokio::sync::Mutex<()>> {
+    pub(crate) fn lock_for(&self, id: &Id) -> Arc<Flight> {
         let mut map = self.refreshing.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        map.retain(|_, lock| Arc::strong_count(lock) > 1);
+        map.retain(|_, flight| Arc::strong_count(flight) > 1);
         map.entry(id.clone()).or_default().clone()
     }
 
@@ -55,8 +89,24 @@ impl Flows {
     /// its turn comes takes the result of the refresh it waited for, even when
     /// the provider's tokens live shorter than the margin. `None` forces one.
     pub(crate) async fn refreshed(&self, id: &Id, seen: Option<OffsetDateTime>) -> Result<Record, Error> {
-        let lock = self.lock_for(id);
-        let _guard = lock.lock().await;
+        let flight = self.lock_for(id);
+        let ticket = flight.finished.load(Ordering::Acquire);
+        let mut last = flight.turn.lock().await;
+        // A refresh of this process ended while this caller waited: it shares
+        // that outcome instead of starting a retry sequence of its own. (A
+        // success is seen in the record below; a failure only here.)
+        if let (Some(_), Some(failure)) = (seen, last.as_ref()) {
+            if flight.finished.load(Ordering::Acquire) != ticket {
+                return Err(failure.to_error());
+            }
+        }
+        let result = self.refresh_under_lease(id, seen).await;
+        *last = result.as_ref().err().map(SharedFailure::of);
+        flight.finished.fetch_add(1, Ordering::AcqRel);
+        result
+    }
+
+    async fn refresh_under_lease(&self, id: &Id, seen: Option<OffsetDateTime>) -> Result<Record, Error> {
         let holder = Id::generate().to_string();
         let deadline = self.clock.now() + LEASE;
         let done_meanwhile = |auth: &Record| {

@@ -94,3 +94,29 @@ async fn once_the_lease_runs_out_another_process_refreshes_again_and_the_last_an
     assert_eq!((w.secret(&id, "refresh_token").await, w.secret(&id, "access_token").await), ("r3".into(), "a3".into()));
     assert_eq!(w.record(&id).await.status(), Status::Authorized);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn callers_that_waited_share_a_failed_refresh_instead_of_retrying_it_each() {
+    let w = World::new();
+    let id = w.authorized("default").await;
+    w.to_before_expiry(&id, Duration::from_secs(60)).await;
+    w.http.hold();
+    // The provider is away: the first caller's whole retry sequence fails.
+    for _ in 0..3 {
+        w.http.answer(Err(crate::ports::SendError::Transient("timed out".into())));
+    }
+    let callers: Vec<_> = (0..10).map(|_| tokio::spawn(w.fresh(&id))).collect();
+    until("one refresh is in flight", || w.http.sent().len() == 2).await;
+    until("all 10 callers are in the single flight", || in_flight(&w.flows, &id) == 10).await;
+    w.http.open();
+    for caller in callers {
+        // The token still works, so each caller gets it; none asked again.
+        assert_eq!(done(caller).await.unwrap().authorization_header(), "Bearer a1");
+    }
+    assert_eq!(w.http.sent().len(), 1 + 3, "the exchange and one retry sequence, shared by all");
+    assert_eq!(w.record(&id).await.status(), Status::Authorized);
+    // A caller arriving after the failure tries again: the outcome is shared only with those that waited.
+    w.http.answer_json(200, tokens("a2", Some("r2")));
+    assert_eq!(w.fresh(&id).await.unwrap().authorization_header(), "Bearer a2");
+    assert_eq!(param(&w.http.sent()[4], "refresh_token").as_deref(), Some("r1"));
+}

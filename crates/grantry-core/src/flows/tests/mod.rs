@@ -157,7 +157,7 @@ pub(super) async fn done<T>(task: tokio::task::JoinHandle<T>) -> T {
 /// How many callers of `flows` are in the single flight of `id`, holding or
 /// awaiting its mutex (the map's own handle is not one).
 pub(super) fn in_flight(flows: &Flows, id: &Id) -> usize {
-    flows.refreshing.lock().unwrap().get(id).map_or(0, |lock| Arc::strong_count(lock) - 1)
+    flows.refreshing.lock().unwrap().get(id).map_or(0, |flight| Arc::strong_count(flight) - 1)
 }
 
 pub(super) fn state_code(result: Result<impl Sized, Error>) -> ErrorCode {
