@@ -184,22 +184,32 @@ impl ApiTokens {
                 (value.clone(), Some(value))
             }
         };
-        self.store
-            .insert_api_token(&ApiToken {
-                id: Id::generate(),
-                name: "bootstrap admin".into(),
-                role: Role::Admin,
-                token_hash: hash(value.expose_secret()),
-                created_at: self.clock.now(),
-                expires_at: None,
-            })
-            .await?;
+        let token = ApiToken {
+            // One id for the first token: processes starting at the same moment
+            // on an empty database collide on it, and only one token is made.
+            id: Id::from_string(BOOTSTRAP_ID),
+            name: "bootstrap admin".into(),
+            role: Role::Admin,
+            token_hash: hash(value.expose_secret()),
+            created_at: self.clock.now(),
+            expires_at: None,
+        };
+        if let Err(e) = self.store.insert_api_token(&token).await {
+            return match self.store.count_api_tokens().await? {
+                0 => Err(e.into()),
+                // Another process made the first token meanwhile; ours was not stored.
+                _ => Ok(Bootstrap::Existed),
+            };
+        }
         Ok(match outcome {
             Some(value) => Bootstrap::Generated(value),
             None => Bootstrap::Chosen,
         })
     }
 }
+
+/// The id of the token made on the first start.
+const BOOTSTRAP_ID: &str = "00000000-0000-7000-8000-000000000001";
 
 /// What `ApiTokens::bootstrap` did.
 pub enum Bootstrap {

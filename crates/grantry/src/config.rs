@@ -63,7 +63,10 @@ impl Config {
             return read_key(&path);
         }
         let key = MasterKey::generate();
-        write_key(&path, &key)?;
+        if !write_key(&path, &key)? {
+            // Another process starting on the same folder made it first.
+            return read_key(&path);
+        }
         tracing::warn!(
             "generated a new master key in {} (id {}); back it up: without it the stored secrets cannot be opened",
             path.display(),
@@ -127,15 +130,30 @@ fn read_key(path: &Path) -> anyhow::Result<MasterKey> {
     MasterKey::from_base64(&text).with_context(|| format!("the master key file {} is not usable", path.display()))
 }
 
-fn write_key(path: &Path, key: &MasterKey) -> anyhow::Result<()> {
+/// Writes a new key to `path`, unless another process starting at the same
+/// moment wrote one first: then that key is the one (`Ok(false)`). The key is
+/// written whole to a private temporary file and then linked into place, which
+/// fails when the name exists, so no process ever reads a partial key.
+fn write_key(path: &Path, key: &MasterKey) -> anyhow::Result<bool> {
+    let temporary = path.with_extension(format!("key.{}.tmp", std::process::id()));
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file =
-        options.open(path).with_context(|| format!("cannot create the master key file {}", path.display()))?;
-    file.write_all(key.to_base64().as_bytes())?;
-    file.write_all(b"\n")?;
-    file.sync_all()?;
-    Ok(())
+    let written = (|| -> anyhow::Result<()> {
+        let mut file = options
+            .open(&temporary)
+            .with_context(|| format!("cannot create the master key file {}", temporary.display()))?;
+        file.write_all(key.to_base64().as_bytes())?;
+        file.write_all(b"\n")?;
+        file.sync_all()?;
+        Ok(())
+    })();
+    let linked = written.and_then(|()| match fs::hard_link(&temporary, path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("cannot create the master key file {}", path.display())),
+    });
+    let _ = fs::remove_file(&temporary);
+    linked
 }

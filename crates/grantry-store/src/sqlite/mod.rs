@@ -37,8 +37,10 @@ impl SqliteStore {
             .pragma("secure_delete", "on")
             // Writers queue on SQLite's single write lock instead of failing.
             .busy_timeout(Duration::from_secs(10));
+        let lock = migration_lock(url)?;
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await.map_err(backend)?;
         MIGRATOR.run(&pool).await.map_err(|e| StoreError::Backend(format!("migrations failed: {e}")))?;
+        drop(lock);
         Ok(SqliteStore { pool })
     }
 
@@ -92,6 +94,28 @@ impl SqliteStore {
         self.load_refs(&mut records).await?;
         Ok(records)
     }
+}
+
+/// Processes starting at the same moment on one database file open and
+/// migrate it one after the other: each holds an exclusive lock on
+/// `<database>.migrate.lock` meanwhile. (SQLite's migrations take no lock of
+/// their own, so a second process would create tables the first just made,
+/// and switching a new database to WAL cannot wait for a busy one.)
+fn migration_lock(url: &str) -> Result<Option<std::fs::File>, StoreError> {
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or("");
+    let path = path.split('?').next().unwrap_or("");
+    if path.is_empty() || path == ":memory:" {
+        return Ok(None);
+    }
+    let lock = format!("{path}.migrate.lock");
+    let fail = |e: std::io::Error| StoreError::Backend(format!("cannot lock {lock} for migrations: {e}"));
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(&lock).map_err(fail)?;
+    file.lock().map_err(fail)?;
+    Ok(Some(file))
 }
 
 #[async_trait]

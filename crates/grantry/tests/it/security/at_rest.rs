@@ -174,3 +174,32 @@ db.commit()
     assert!(!s.seen.lock().unwrap().join("\n").contains("legacy-captured-4242"));
     s.stop().await;
 }
+
+/// Replicas may start at the same moment on an empty data folder: one master
+/// key, one migrated database and one bootstrap token come out, and both serve.
+#[tokio::test]
+async fn two_servers_starting_at_once_on_an_empty_folder_share_one_key_and_one_token() {
+    for _ in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = tokio::join!(Server::start_in(dir.path(), &[]), Server::start_in(dir.path(), &[]));
+        let (a, b) = match (a, b) {
+            (Ok(a), Ok(b)) => (a, b),
+            (a, b) => panic!("a start was refused: {:?} / {:?}", a.err().map(|r| r.stderr), b.err().map(|r| r.stderr)),
+        };
+        let tokens = a.get("/api/v1/api-tokens").await;
+        assert_eq!(tokens.body["items"].as_array().map(Vec::len), Some(1), "{}", tokens.text);
+        // A secret sealed by one opens in the other: the same master key.
+        let made = b
+            .create("authorizations", json!({"type": "basic", "name": "shared", "username": "u", "password": "p"}))
+            .await;
+        let signed = a
+            .post(
+                &format!("/api/v1/authorizations/{}/sign", made["id"].as_str().unwrap()),
+                json!({"method": "GET", "url": "https://api.example/x"}),
+            )
+            .await;
+        assert_eq!(signed.body["headers"]["Authorization"], "Basic dTpw", "{}", signed.text);
+        a.stop().await;
+        b.stop().await;
+    }
+}
