@@ -230,7 +230,9 @@ struct TokenCache {
 }
 
 impl TokenCache {
-    const TTL: time::Duration = time::Duration::seconds(5);
+    /// As long as the hot path trusts a cached authorization (`flows::fresh::CACHE_TTL`):
+    /// a revocation or a change by another process holds everywhere within 1 s.
+    const TTL: time::Duration = time::Duration::seconds(1);
 
     fn get(&self, digest: &str, now: OffsetDateTime) -> Option<Arc<Caller>> {
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());

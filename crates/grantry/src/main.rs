@@ -63,7 +63,7 @@ enum TokenCommand {
         #[command(flatten)]
         storage: StorageArgs,
     },
-    /// Revoke a token by its id; a running server stops accepting it within 5 s.
+    /// Revoke a token by its id; a running server stops accepting it within 1 s.
     Revoke {
         #[command(flatten)]
         storage: StorageArgs,

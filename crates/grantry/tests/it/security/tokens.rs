@@ -154,9 +154,16 @@ async fn grantry_token_lists_and_revokes_offline() {
         api.text
     );
 
+    // Used once, so the server remembers it; the revocation from the shell
+    // (another process) holds in the server within its 1 s cache.
+    assert_eq!(s.request(Method::GET, "/api/v1/providers", None, Some(token.as_str())).await.status, 200);
     let out = command(dir.path()).args(["token", "revoke", token_id.as_str()]).output().await.unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(s.request(Method::GET, "/api/v1/providers", None, Some(token.as_str())).await.status, 401);
+    let revoked = std::time::Instant::now();
+    while s.request(Method::GET, "/api/v1/providers", None, Some(token.as_str())).await.status != 401 {
+        assert!(revoked.elapsed() < Duration::from_millis(1500), "a revoked token still works after 1.5 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(!token_list(dir.path()).await.contains("cli-viewer"));
     let out = command(dir.path()).args(["token", "revoke", "no-such-token"]).output().await.unwrap();
     assert!(!out.status.success());
