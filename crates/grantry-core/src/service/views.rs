@@ -40,6 +40,18 @@ impl RecordView {
     pub fn status(&self) -> Option<Status> {
         (self.kind == Kind::Authorization).then(|| Status::parse(self.text("status")).unwrap_or(Status::Unauthorized))
     }
+    /// What the view shows besides its label and secrets, in the order of its
+    /// JSON: id, type, the fields, the times and the origin.
+    pub fn entries(&self) -> Vec<(&'static str, Value)> {
+        let mut out = vec![("id", json!(self.id.as_str())), ("type", json!(self.rtype.as_str()))];
+        out.extend(self.fields.iter().cloned());
+        out.push(("created_at", json!(timestamp(self.created_at))));
+        out.push(("updated_at", json!(timestamp(self.updated_at))));
+        if let Some(origin) = self.origin {
+            out.push(("origin", json!(origin.as_str())));
+        }
+        out
+    }
     /// The view as a JSON value (forms fill in from it).
     pub fn to_value(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
@@ -49,16 +61,14 @@ impl RecordView {
 impl Serialize for RecordView {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("id", self.id.as_str())?;
-        map.serialize_entry("type", self.rtype.as_str())?;
-        map.serialize_entry("label", &self.label)?;
-        for (name, value) in &self.fields {
-            map.serialize_entry(name, value)?;
+        let mut entries = self.entries().into_iter();
+        // id and type, then the label, then the rest.
+        for (name, value) in entries.by_ref().take(2) {
+            map.serialize_entry(name, &value)?;
         }
-        map.serialize_entry("created_at", &timestamp(self.created_at))?;
-        map.serialize_entry("updated_at", &timestamp(self.updated_at))?;
-        if let Some(origin) = &self.origin {
-            map.serialize_entry("origin", origin.as_str())?;
+        map.serialize_entry("label", &self.label)?;
+        for (name, value) in entries {
+            map.serialize_entry(name, &value)?;
         }
         let secrets: Map<String, Value> = self.secrets.iter().map(|(n, set)| ((*n).to_owned(), json!(set))).collect();
         map.serialize_entry("secrets", &secrets)?;

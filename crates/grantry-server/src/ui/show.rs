@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use grantry_core::access::Caller;
 use grantry_core::flows::{Authorized, Start};
 use grantry_core::oauth2::encode_form;
-use grantry_core::{timestamp, Error, Id, Kind, Status};
+use grantry_core::{Error, Id, Kind, Status};
 use serde_json::Value;
 
 use super::{forms, nav, page_error, render, set_flow_cookie, ui_error, NavItem, Session, TextPage, UiForm, UiKind};
@@ -82,16 +82,8 @@ pub(super) async fn show(
         }
         _ => (None, false),
     };
-    let mut items =
-        vec![(forms::human("id"), record.id.to_string()), (forms::human("type"), record.rtype.as_str().to_owned())];
-    for (name, value) in &record.fields {
-        items.push((forms::human(name), display(value)));
-    }
-    items.push((forms::human("created_at"), timestamp(record.created_at)));
-    items.push((forms::human("updated_at"), timestamp(record.updated_at)));
-    if let Some(origin) = record.origin {
-        items.push((forms::human("origin"), origin.as_str().to_owned()));
-    }
+    let mut items: Vec<(String, String)> =
+        record.entries().iter().map(|(name, value)| (forms::human(name), display(value))).collect();
     for (name, set) in &record.secrets {
         items.push((forms::human(name), if *set { "set (hidden)" } else { "not set" }.to_owned()));
     }
