@@ -5,4 +5,4 @@ mod sqlite;
 #[cfg(test)]
 mod tests;
 
-pub use sqlite::SqliteStore;
+pub use sqlite::{database_file, SqliteStore};

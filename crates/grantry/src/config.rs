@@ -31,12 +31,11 @@ impl Config {
             Ok(url) if !url.trim().is_empty() => url.trim().to_owned(),
             _ => format!("sqlite://{}", data_dir.join("grantry.db").display()),
         };
-        let Some(path) = database_url.strip_prefix("sqlite://").or_else(|| database_url.strip_prefix("sqlite:")) else {
+        let Some(file) = grantry_store::database_file(&database_url) else {
             bail!("GRANTRY_DATABASE_URL must be a sqlite: URL; PostgreSQL support is not built yet");
         };
-        let path = PathBuf::from(path.split('?').next().unwrap_or(path));
-        if !path.as_os_str().is_empty() && path.as_os_str() != ":memory:" {
-            private_file(&path)?;
+        if let Some(path) = file {
+            private_file(Path::new(path))?;
         }
         Ok(Config { data_dir, database_url })
     }

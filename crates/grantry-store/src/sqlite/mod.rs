@@ -96,17 +96,23 @@ impl SqliteStore {
     }
 }
 
+/// The file of a `sqlite:` URL: `None` when the URL is not SQLite's,
+/// `Some(None)` for an in-memory database.
+pub fn database_file(url: &str) -> Option<Option<&str>> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    Some((!path.is_empty() && path != ":memory:").then_some(path))
+}
+
 /// Processes starting at the same moment on one database file open and
 /// migrate it one after the other: each holds an exclusive lock on
 /// `<database>.migrate.lock` meanwhile. (SQLite's migrations take no lock of
 /// their own, so a second process would create tables the first just made,
 /// and switching a new database to WAL cannot wait for a busy one.)
 fn migration_lock(url: &str) -> Result<Option<std::fs::File>, StoreError> {
-    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or("");
-    let path = path.split('?').next().unwrap_or("");
-    if path.is_empty() || path == ":memory:" {
+    let Some(Some(path)) = database_file(url) else {
         return Ok(None);
-    }
+    };
     let lock = format!("{path}.migrate.lock");
     let fail = |e: std::io::Error| StoreError::Backend(format!("cannot lock {lock} for migrations: {e}"));
     let mut options = std::fs::OpenOptions::new();
